@@ -1,0 +1,68 @@
+# Integritetsportalen: `make run` and `make test` set up everything they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+FLASK := $(VENV)/bin/flask --app portal
+STAMP := $(VENV)/.installed
+PORT ?= 5000
+export PORT
+
+.PHONY: help run test test-fast setup system venv migrate translations translations-check \
+        lint clean
+
+help:
+	@echo "make run           set up and start the web server and the worker (Ctrl-C stops both)"
+	@echo "make test          set up and run the whole test suite (PostgreSQL, SQLite, Chromium)"
+	@echo "make translations  extract, update and compile the message catalogues"
+
+# --- setup ---------------------------------------------------------------------------------
+
+system:
+	@bash scripts/ensure-system.sh run
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 saknas / is missing ($(PYTHON))"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+compile-translations: $(STAMP)
+	@$(VENV)/bin/pybabel compile --statistics -f -d translations 2>&1 | grep -v '^compiling' || true
+
+migrate: $(STAMP)
+	@$(FLASK) db upgrade
+
+setup: system venv compile-translations migrate
+
+# --- the two commands ----------------------------------------------------------------------
+
+run: setup
+	@$(FLASK) seed-demo
+	@echo "Startar webbservern på http://127.0.0.1:$(PORT) och arbetaren (Ctrl-C avslutar båda)."
+	@exec $(VENV)/bin/honcho -f Procfile.dev start --port $(PORT)
+
+test: $(STAMP) compile-translations
+	@bash scripts/ensure-system.sh test
+	@$(PY) scripts/run_tests.py
+
+test-fast: $(STAMP) compile-translations
+	@$(PY) -m pytest -q -m "not browser" -x
+
+# --- translations --------------------------------------------------------------------------
+
+translations: $(STAMP)
+	$(VENV)/bin/pybabel extract -F translations/babel.cfg -k _l -k lazy_gettext --no-location \
+	    --sort-output --project Integritetsportalen -o translations/messages.pot .
+	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching \
+	    --ignore-obsolete
+	$(PY) scripts/fill_english_catalog.py translations/en/LC_MESSAGES/messages.po
+	$(VENV)/bin/pybabel compile --statistics -f -d translations
+
+clean:
+	rm -rf $(VENV) instance/portal.db

@@ -1,0 +1,130 @@
+"""Integritetsportalen: Cowrite's self-service privacy portal."""
+from __future__ import annotations
+
+import logging
+import re
+
+from flask import Flask, request
+from flask_babel import format_datetime, get_locale
+from flask_login import current_user
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from portal.config import ROOT, load_config
+from portal.db import db as database
+from portal.extensions import babel, csrf, limiter, login_manager
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Application factory: config from the environment plus optional overrides."""
+    app = Flask(__name__, static_folder=str(ROOT / "static"),
+                template_folder=str(ROOT / "templates"), instance_path=str(ROOT / "instance"))
+    app.config.update(load_config(config))
+    if app.config["TRUSTED_PROXIES"]:
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+
+    import portal.models  # noqa: F401  (register every table)
+    import portal.tasks  # noqa: F401  (register the reconcilers)
+
+    database.init_app(app)
+    csrf.init_app(app)
+    _init_babel(app)
+    _init_login(app)
+    _init_limiter(app)
+    _register_blueprints(app)
+    _register_hooks(app)
+    from portal.errors import register_error_handlers
+    from portal.cli import register_cli
+
+    register_error_handlers(app)
+    register_cli(app)
+    _quiet_secrets_in_logs()
+    return app
+
+
+def select_locale() -> str:
+    """Account language, then the language cookie, then the browser's preference; else sv."""
+    from flask import current_app
+
+    languages = current_app.config["LANGUAGES"]
+    if current_user and current_user.is_authenticated and current_user.locale in languages:
+        return current_user.locale
+    if request.cookies.get("lang") in languages:
+        return request.cookies["lang"]
+    return request.accept_languages.best_match(languages) or languages[0]
+
+
+def _init_babel(app: Flask) -> None:
+    babel.init_app(app, locale_selector=select_locale,
+                   timezone_selector=lambda: app.config["BABEL_DEFAULT_TIMEZONE"])
+    app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.filters["datetime"] = lambda value, fmt="medium": (
+        format_datetime(value, fmt) if value else "")
+    app.jinja_env.policies["ext.i18n.trimmed"] = True
+    app.jinja_env.add_extension("jinja2.ext.do")
+    from portal.labels import jinja_globals
+
+    app.jinja_env.globals.update(jinja_globals())
+
+
+def _init_login(app: Flask) -> None:
+    from flask_babel import lazy_gettext as _l
+
+    from portal.auth.services import load_session
+
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("Log in to see that page.")
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = None  # sessions are server-side records instead
+    login_manager.user_loader(load_session)
+
+
+def _init_limiter(app: Flask) -> None:
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+    app.config.setdefault("RATELIMIT_STORAGE_OPTIONS",
+                          {"socket_connect_timeout": 0.5, "socket_timeout": 1.0})
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", "portal-limits")
+    limiter.init_app(app)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from portal.account.views import bp as account_bp
+    from portal.auth.views import bp as auth_bp
+    from portal.pages.views import bp as pages_bp
+
+    for bp in (pages_bp, auth_bp, account_bp):
+        app.register_blueprint(bp)
+
+
+def _register_hooks(app: Flask) -> None:
+    from portal.forms import ButtonForm
+    from portal.security import apply_security_headers
+
+    app.after_request(apply_security_headers)
+
+    @app.context_processor
+    def _layout_context():
+        return {"button_form": ButtonForm, "current_path": request.full_path.rstrip("?"),
+                "dpo_email": app.config["DPO_EMAIL"]}
+
+
+class _RedactTokens(logging.Filter):
+    """Keep single-use link tokens out of access logs."""
+
+    _pattern = re.compile(r"(/l/)[A-Za-z0-9_\-]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.args = tuple(self._pattern.sub(r"\1[redacted]", a) if isinstance(a, str)
+                                else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = self._pattern.sub(r"\1[redacted]", record.msg)
+        return True
+
+
+def _quiet_secrets_in_logs() -> None:
+    for name in ("werkzeug", "gunicorn.access"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactTokens) for f in logger.filters):
+            logger.addFilter(_RedactTokens())

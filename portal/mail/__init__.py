@@ -1,0 +1,1 @@
+"""Outgoing mail: built with the standard library, stored, then sent by an RQ job."""

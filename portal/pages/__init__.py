@@ -1,0 +1,1 @@
+"""Public pages: home, privacy policy, cookies, accessibility, contact; language switch."""

@@ -1,0 +1,1 @@
+"""Storage limitation: the periodic jobs that delete what may no longer be kept."""

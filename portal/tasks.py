@@ -1,0 +1,3 @@
+"""Every task module, imported so the worker preloads them and reconcilers register."""
+from portal.mail import tasks as mail_tasks  # noqa: F401
+from portal.retention import tasks as retention_tasks  # noqa: F401

@@ -1,0 +1,278 @@
+"""Browser tests: a live server on loopback, a real RQ worker, real Chromium, axe-core.
+
+Browser tests are marked `browser`, so the root `_isolation` fixture does not wrap them in a
+rolled-back transaction: they write real, committed rows. `_clean_database` below empties every
+table after each test.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+import sqlalchemy as sa
+
+from tests.conftest import REDIS_TEST_URL, free_port, links_in, make_user
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-quic"]
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+PASSWORD = "ett-bra-losenord-42"
+
+# Visible text, Swedish or English: the Swedish catalogue may not be compiled yet, and then the
+# pages show the English source strings. Anchored so that "Log out" never matches
+# "Log out everywhere".
+LOG_IN = re.compile(r"^\s*(Logga in|Log in)\s*$")
+LOG_OUT = re.compile(r"^\s*(Logga ut|Log out)\s*$")
+CREATE_ACCOUNT = re.compile(r"^\s*(Skapa( ett)? konto|Create( an)? account)\s*$")
+NAME_LABEL = re.compile(r"namn|name", re.I)
+EMAIL_LABEL = re.compile(r"^\s*(E-postadress|E-post|E-mail address)\s*$", re.I)
+PASSWORD_LABEL = re.compile(r"^\s*(Lösenord|Password)\s*$", re.I)
+NEW_PASSWORD_LABEL = re.compile(r"^\s*(Nytt lösenord|New password)\s*$", re.I)
+REPEAT_LABEL = re.compile(r"^\s*(Upprepa|Repeat|Bekräfta|Skriv)\b.*(lösenord|password)", re.I)
+
+
+# --- the live server ------------------------------------------------------------------------
+
+@dataclass
+class LiveServer:
+    url: str
+    app: object
+    port: int
+
+
+@pytest.fixture(scope="package")
+def live_server(database_url, smtp_server):
+    """The app served by werkzeug in a daemon thread on a free loopback port."""
+    from werkzeug.serving import make_server
+
+    from portal import create_app
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    app = create_app({
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": REDIS_TEST_URL,
+        "SECRET_KEY": "test-secret-key",
+        "MAIL_BACKEND": "smtp",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": smtp_server.port,
+        "SMTP_SECURITY": "none",
+        "BASE_URL": url,
+        "SERVER_NAME": None,
+    })
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(url=url, app=app, port=port)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+# --- the worker -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="package")
+def worker(database_url, smtp_server, live_server):
+    """A real `python worker.py` process delivering mail through the test SMTP server."""
+    from rq import Worker
+
+    conn = redis.Redis.from_url(REDIS_TEST_URL)
+    conn.flushdb()
+    instance = Path(os.environ["PORTAL_INSTANCE"])
+    log_path = instance / f"worker-{uuid.uuid4().hex[:6]}.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": REDIS_TEST_URL,
+        "MAIL_BACKEND": "smtp",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp_server.port),
+        "SMTP_SECURITY": "none",
+        "PORTAL_BASE_URL": live_server.url,
+        "SECRET_KEY": "test-secret-key",
+        "PORTAL_INSTANCE": os.environ["PORTAL_INSTANCE"],
+    }
+    log = open(log_path, "wb")
+    proc = subprocess.Popen([sys.executable, "worker.py"], cwd=str(ROOT), env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"worker exited with {proc.returncode}:\n{log_path.read_text()}")
+            if any(w.pid == proc.pid for w in Worker.all(connection=conn)):
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(f"worker not ready within 30 s:\n{log_path.read_text()}")
+            time.sleep(0.1)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        log.close()
+        conn.close()
+
+
+# --- the browser ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def _playwright():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def browser(_playwright):
+    browser = _playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                          headless=True)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    """A fresh context per test (no cookies carried over), preferring Swedish."""
+    context = browser.new_context(locale="sv-SE", base_url=live_server.url)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+# --- isolation ------------------------------------------------------------------------------
+
+@pytest.fixture(autouse=True)
+def _clean_database(request, live_server):
+    """After each browser test: let queued mail go out, then delete every row."""
+    yield
+    import portal.models  # noqa: F401  (every table in the metadata)
+    from portal.db import Base, db
+    from portal.mail.models import MailMessage, MailStatus
+
+    if "worker" in request.fixturenames:
+        # Mail queued at the end of a test (e.g. "password changed") is sent before its rows go.
+        deadline = time.monotonic() + 10
+        with db.engine.connect() as conn:
+            while time.monotonic() < deadline:
+                pending = conn.scalar(sa.select(sa.func.count()).select_from(MailMessage)
+                                      .where(MailMessage.status == MailStatus.PENDING))
+                conn.rollback()
+                if not pending:
+                    break
+                time.sleep(0.1)
+    with db.engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+def unique_email(prefix: str = "ny") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}@exempel.se"
+
+
+def create_user(live_server, email: str | None = None, password: str = PASSWORD,
+                name: str = "Anna Andersson", verified: bool = True):
+    """A user committed to the live server's database (the make_user pattern)."""
+    from portal.db import db
+
+    email = email or unique_email("anna")
+    with live_server.app.app_context():
+        user = make_user(email=email, password=password, name=name, verified=verified)
+        user_id = user.id
+        db.session.remove()
+    return email, user_id
+
+
+def wait_for_mail(smtp_server, to_addr: str, subject_contains=None, timeout: float = 20):
+    """The first message to `to_addr` (whose subject matches, if given) the SMTP server got.
+
+    `subject_contains` is a substring or a compiled regular expression.
+    """
+    def matches(msg) -> bool:
+        if to_addr.lower() not in str(msg["To"]).lower():
+            return False
+        if subject_contains is None:
+            return True
+        subject = str(msg["Subject"])
+        if isinstance(subject_contains, re.Pattern):
+            return subject_contains.search(subject) is not None
+        return subject_contains in subject
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with smtp_server.handler.lock:
+            found = [m for m in smtp_server.handler.messages if matches(m)]
+        if found:
+            return found[0]
+        if time.monotonic() > deadline:
+            with smtp_server.handler.lock:
+                seen = [(str(m["To"]), str(m["Subject"])) for m in smtp_server.handler.messages]
+            raise AssertionError(f"no mail to {to_addr} (subject {subject_contains!r}) within "
+                                 f"{timeout} s; received: {seen}")
+        time.sleep(0.1)
+
+
+def mailed_link(message) -> str:
+    """The single-use /l/<token> link in a message."""
+    links = [link for link in links_in(message) if "/l/" in link]
+    assert links, f"no /l/ link in the message: {links_in(message)}"
+    return links[0]
+
+
+def check_axe(page) -> None:
+    """Run axe-core (WCAG 2.1 A and AA) on the page; fail with every violation listed."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options={"runOnly": {"type": "tag", "values": AXE_TAGS},
+                                       "resultTypes": ["violations"]})
+    violations = results.response["violations"]
+    if violations:
+        lines = [f"{len(violations)} axe violation(s) on {page.url}:"]
+        for v in violations:
+            lines.append(f"- {v['id']} ({v['impact']}): {v['help']} [{v.get('helpUrl', '')}]")
+            for node in v["nodes"]:
+                lines.append(f"    {', '.join(map(str, node['target']))}: "
+                             f"{node.get('failureSummary', '').splitlines()[-1:]}")
+        raise AssertionError("\n".join(lines))
+
+
+def screenshot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def login_in_browser(page, email: str, password: str = PASSWORD) -> None:
+    from playwright.sync_api import expect
+
+    page.goto("/logga-in")
+    page.get_by_label(EMAIL_LABEL).fill(email)
+    page.get_by_label(PASSWORD_LABEL).fill(password)
+    page.get_by_role("main").get_by_role("button", name=LOG_IN).click()
+    expect(page).to_have_url(re.compile(r"/konto/$"))
