@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import re
 
-from flask import Flask, request
+from flask import Flask, has_request_context, request
 from flask_babel import format_datetime, get_locale
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -27,6 +27,9 @@ def create_app(config: dict | None = None) -> Flask:
     import portal.tasks  # noqa: F401  (register the reconcilers)
 
     database.init_app(app)
+    from portal.security import reject_undecodable_forms
+
+    app.before_request(reject_undecodable_forms)  # registered before CSRF's own check
     csrf.init_app(app)
     _init_babel(app)
     _init_login(app)
@@ -36,6 +39,9 @@ def create_app(config: dict | None = None) -> Flask:
     from portal.errors import register_error_handlers
     from portal.cli import register_cli
 
+    from portal.crypto import Keyring
+
+    app.extensions["portal_keyring"] = Keyring(app.config["DATA_KEYS"])  # fail fast if malformed
     register_error_handlers(app)
     register_cli(app)
     _quiet_secrets_in_logs()
@@ -47,6 +53,8 @@ def select_locale() -> str:
     from flask import current_app
 
     languages = current_app.config["LANGUAGES"]
+    if not has_request_context():
+        return languages[0]
     if current_user and current_user.is_authenticated and current_user.locale in languages:
         return current_user.locale
     if request.cookies.get("lang") in languages:
@@ -105,7 +113,13 @@ def _register_hooks(app: Flask) -> None:
 
     @app.context_processor
     def _layout_context():
-        return {"button_form": ButtonForm, "current_path": request.full_path.rstrip("?"),
+        if not has_request_context():  # mails rendered by the worker
+            return {"dpo_email": app.config["DPO_EMAIL"]}
+        # The language switch returns to this path; never a query string or a link token.
+        path = "/" if request.endpoint in {None, "auth.follow_link"} else request.path
+        # formdata=None: the layout's buttons never read the request body (which may be
+        # the very reason for an error page, e.g. a 413).
+        return {"button_form": lambda: ButtonForm(formdata=None), "current_path": path,
                 "dpo_email": app.config["DPO_EMAIL"]}
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 import sqlalchemy as sa
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from portal.auth.models import AccessSource, Role, User
 from portal.db import db
@@ -56,6 +56,7 @@ def db_revision(message: str) -> None:
 
 
 @click.command("create-account")
+@with_appcontext
 @click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.USER.value)
 @click.option("--name", default="")
 @click.argument("email")
@@ -92,6 +93,7 @@ DEMO_ACCOUNTS = (
 
 
 @click.command("seed-demo")
+@with_appcontext
 def seed_demo() -> None:
     """Create the demo user, coach and DPO once, printing their passwords that one time."""
     from portal import audit
@@ -122,6 +124,7 @@ def seed_demo() -> None:
 
 
 @click.command("purge-unverified")
+@with_appcontext
 def purge_unverified_cmd() -> None:
     """Delete registrations never confirmed within seven days (the cron job does this hourly)."""
     from portal.retention.tasks import purge_unverified
@@ -130,6 +133,7 @@ def purge_unverified_cmd() -> None:
 
 
 @click.command("reconcile")
+@with_appcontext
 def reconcile_cmd() -> None:
     """Enqueue every pending action that has no live job (the cron job does this each minute)."""
     from portal.jobs import reconcile
@@ -138,6 +142,7 @@ def reconcile_cmd() -> None:
 
 
 @click.command("verify-audit")
+@with_appcontext
 def verify_audit_cmd() -> None:
     """Check the audit log's hash chain from the first event to the last."""
     from portal.audit import verify_chain

@@ -89,3 +89,26 @@ def apply_security_headers(response):
     else:
         headers["Cache-Control"] = "public, max-age=3600"
     return response
+
+
+def reject_undecodable_forms():
+    """A url-encoded form must be UTF-8; otherwise say so (before CSRF, which would only see
+    an empty form and blame an expired page)."""
+    if request.method != "POST" or request.mimetype != "application/x-www-form-urlencoded":
+        return None
+    from urllib.parse import unquote_to_bytes
+
+    raw = request.get_data(cache=True)
+    try:
+        for pair in raw.split(b"&"):
+            unquote_to_bytes(pair.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        from flask import render_template
+        from flask_babel import gettext as _
+
+        return render_template(
+            "errors/error.html", status=400, title=_("The form could not be read"),
+            message=_("The form contained characters that could not be read (the text was not "
+                      "UTF-8). Check the text, reload the page and try again. Nothing was "
+                      "changed.")), 400
+    return None

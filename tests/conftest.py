@@ -112,7 +112,27 @@ def app(database_url, smtp_server):
         "SERVER_NAME": None,
     })
     _APP["app"] = app
+    _register_test_routes(app)
     return app
+
+
+GUARDED_PATH = "/_test/kanslig"
+
+
+def _register_test_routes(app) -> None:
+    """Routes that exist only in tests: the recent-auth guard as later features will use it."""
+    from flask import Blueprint
+
+    from portal.security import recent_auth_required
+
+    bp = Blueprint("test_only", __name__)
+
+    @bp.route(GUARDED_PATH, methods=["GET", "POST"])
+    @recent_auth_required
+    def sensitive():
+        return "känslig åtgärd"
+
+    app.register_blueprint(bp)
 
 
 @pytest.fixture(autouse=True)
