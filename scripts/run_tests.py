@@ -1,5 +1,5 @@
-"""Run the whole suite the way `make test` promises: on PostgreSQL (everything, browser tests
-included) and again on the embedded SQLite default (all but the browser tests).
+"""Run the whole suite the way `make test` promises: on PostgreSQL and again on the embedded
+SQLite default, browser tests included in both.
 
 PostgreSQL comes from TEST_DATABASE_URL (default: the local server's `test` database; a fresh
 database is created and dropped per run). Under CI=true a missing PostgreSQL is a failure;
@@ -53,8 +53,7 @@ def main() -> int:
     else:
         print("\n*** PostgreSQL saknas: kör bara SQLite-passet. ***\n", file=sys.stderr)
     sqlite_env = {k: v for k, v in base.items() if k != "TEST_DATABASE_URL"}
-    results.append(pytest("SQLite: allt utom webbläsartesterna", sqlite_env,
-                          "-q", "-m", "not browser", *extra))
+    results.append(pytest("SQLite: hela sviten", sqlite_env, "-q", *extra))
     # pytest exits 5 when no test ran: that is a failure here, never a pass.
     return max(results) if any(results) else 0
 

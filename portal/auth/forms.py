@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, RadioField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, InputRequired, ValidationError
 
 from portal.auth.passwords import MAX_LENGTH, MIN_LENGTH, is_common
@@ -65,7 +66,8 @@ class RegisterForm(FlaskForm):
     password_confirm = confirm_field()
     access_source = RadioField(
         _l("How did you get access to Cowrite?"),
-        choices=list(ACCESS_SOURCE_LABELS.items()),
+        choices=[SelectChoice(source.value, label)
+                 for source, label in ACCESS_SOURCE_LABELS.items()],
         validators=[InputRequired(_l("Choose how you got access to Cowrite."))],
     )
     accept_policy = BooleanField(

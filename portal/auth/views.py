@@ -44,7 +44,6 @@ def register():
         services.register(form.name.data, form.email.data, form.password.data,
                           AccessSource(form.access_source.data), str(get_locale()))
         db.session.commit()
-        session["registered_email_hint"] = True
         return redirect(url_for("auth.check_email"))
     return render_template("auth/register.html", form=form)
 

@@ -32,17 +32,16 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 PASSWORD = "ett-bra-losenord-42"
 
-# Visible text, Swedish or English: the Swedish catalogue may not be compiled yet, and then the
-# pages show the English source strings. Anchored so that "Log out" never matches
-# "Log out everywhere".
-LOG_IN = re.compile(r"^\s*(Logga in|Log in)\s*$")
-LOG_OUT = re.compile(r"^\s*(Logga ut|Log out)\s*$")
-CREATE_ACCOUNT = re.compile(r"^\s*(Skapa( ett)? konto|Create( an)? account)\s*$")
-NAME_LABEL = re.compile(r"namn|name", re.I)
-EMAIL_LABEL = re.compile(r"^\s*(E-postadress|E-post|E-mail address)\s*$", re.I)
-PASSWORD_LABEL = re.compile(r"^\s*(Lösenord|Password)\s*$", re.I)
-NEW_PASSWORD_LABEL = re.compile(r"^\s*(Nytt lösenord|New password)\s*$", re.I)
-REPEAT_LABEL = re.compile(r"^\s*(Upprepa|Repeat|Bekräfta|Skriv)\b.*(lösenord|password)", re.I)
+# Visible Swedish text (translations/sv/LC_MESSAGES/messages.po), matched exactly so that
+# "Logga ut" never matches "Logga ut överallt".
+LOG_IN = "Logga in"
+LOG_OUT = "Logga ut"
+CREATE_ACCOUNT = "Skapa konto"
+NAME_LABEL = "För- och efternamn"
+EMAIL_LABEL = "E-postadress"
+PASSWORD_LABEL = "Lösenord"
+NEW_PASSWORD_LABEL = "Nytt lösenord"
+REPEAT_LABEL = "Upprepa lösenordet"
 
 
 # --- the live server ------------------------------------------------------------------------
@@ -61,6 +60,7 @@ def live_server(database_url, smtp_server):
 
     from portal import create_app
 
+    _require_compiled_catalogues()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     app = create_app({
@@ -84,6 +84,16 @@ def live_server(database_url, smtp_server):
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def _require_compiled_catalogues() -> None:
+    """The tests read Swedish text: without a compiled catalogue every page is in English."""
+    for lang in ("sv", "en"):
+        po = ROOT / "translations" / lang / "LC_MESSAGES" / "messages.po"
+        mo = po.with_suffix(".mo")
+        if po.exists() and (not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime):
+            pytest.fail(f"{mo.relative_to(ROOT)} is missing or older than its .po: run "
+                        "`pybabel compile -f -d translations` (make test does it)")
 
 
 # --- the worker -----------------------------------------------------------------------------
@@ -155,12 +165,25 @@ def browser(_playwright):
 
 @pytest.fixture
 def page(browser, live_server):
-    """A fresh context per test (no cookies carried over), preferring Swedish."""
+    """A fresh context per test (no cookies carried over), preferring Swedish.
+
+    Script errors and console errors (a Content-Security-Policy violation, a missing asset)
+    fail the test; the console line Chromium logs for an expected 4xx page does not.
+    """
     context = browser.new_context(locale="sv-SE", base_url=live_server.url)
     context.set_default_timeout(10_000)
     page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}")
+            if msg.type == "error" and not _EXPECTED_CONSOLE.search(msg.text) else None)
     yield page
     context.close()
+    assert not problems, "browser reported errors:\n" + "\n".join(problems)
+
+
+_EXPECTED_CONSOLE = re.compile(r"Failed to load resource: the server responded with a status "
+                               r"of (404|410)\b")
 
 
 # --- isolation ------------------------------------------------------------------------------
@@ -211,7 +234,11 @@ def create_user(live_server, email: str | None = None, password: str = PASSWORD,
 def wait_for_mail(smtp_server, to_addr: str, subject_contains=None, timeout: float = 20):
     """The first message to `to_addr` (whose subject matches, if given) the SMTP server got.
 
-    `subject_contains` is a substring or a compiled regular expression.
+    `subject_contains` is a substring or a compiled regular expression. Returns only once the
+    worker has also committed the delivery: on SQLite a request whose transaction read before
+    the worker's commit and writes after it fails at once with "database is locked" (the
+    deferred BEGIN in portal/db.py; busy_timeout does not apply to that case), and no person
+    follows a link within milliseconds of its arrival.
     """
     def matches(msg) -> bool:
         if to_addr.lower() not in str(msg["To"]).lower():
@@ -228,6 +255,7 @@ def wait_for_mail(smtp_server, to_addr: str, subject_contains=None, timeout: flo
         with smtp_server.handler.lock:
             found = [m for m in smtp_server.handler.messages if matches(m)]
         if found:
+            _wait_until_delivery_recorded(to_addr, deadline)
             return found[0]
         if time.monotonic() > deadline:
             with smtp_server.handler.lock:
@@ -235,6 +263,21 @@ def wait_for_mail(smtp_server, to_addr: str, subject_contains=None, timeout: flo
             raise AssertionError(f"no mail to {to_addr} (subject {subject_contains!r}) within "
                                  f"{timeout} s; received: {seen}")
         time.sleep(0.1)
+
+
+def _wait_until_delivery_recorded(to_addr: str, deadline: float) -> None:
+    from portal.db import db
+    from portal.mail.models import MailMessage, MailStatus
+
+    query = (sa.select(sa.func.count()).select_from(MailMessage)
+             .where(MailMessage.to_addr == to_addr.lower(),
+                    MailMessage.status == MailStatus.PENDING))
+    with db.engine.connect() as conn:
+        while conn.scalar(query):
+            conn.rollback()
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the worker did not record the delivery to {to_addr}")
+            time.sleep(0.05)
 
 
 def mailed_link(message) -> str:
@@ -256,8 +299,9 @@ def check_axe(page) -> None:
         for v in violations:
             lines.append(f"- {v['id']} ({v['impact']}): {v['help']} [{v.get('helpUrl', '')}]")
             for node in v["nodes"]:
-                lines.append(f"    {', '.join(map(str, node['target']))}: "
-                             f"{node.get('failureSummary', '').splitlines()[-1:]}")
+                summary = " ".join(line.strip() for line in
+                                   (node.get("failureSummary") or "").splitlines()[1:])
+                lines.append(f"    {', '.join(map(str, node['target']))}: {summary}")
         raise AssertionError("\n".join(lines))
 
 
@@ -272,7 +316,7 @@ def login_in_browser(page, email: str, password: str = PASSWORD) -> None:
     from playwright.sync_api import expect
 
     page.goto("/logga-in")
-    page.get_by_label(EMAIL_LABEL).fill(email)
-    page.get_by_label(PASSWORD_LABEL).fill(password)
-    page.get_by_role("main").get_by_role("button", name=LOG_IN).click()
+    page.get_by_label(EMAIL_LABEL, exact=True).fill(email)
+    page.get_by_label(PASSWORD_LABEL, exact=True).fill(password)
+    page.get_by_role("main").get_by_role("button", name=LOG_IN, exact=True).click()
     expect(page).to_have_url(re.compile(r"/konto/$"))

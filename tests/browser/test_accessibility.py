@@ -53,7 +53,7 @@ def test_not_found_page(page, live_server):
 
 def test_registration_errors(page, live_server):
     page.goto("/registrera")
-    page.get_by_role("main").get_by_role("button", name=CREATE_ACCOUNT).click()
+    page.get_by_role("main").get_by_role("button", name=CREATE_ACCOUNT, exact=True).click()
     summary = page.get_by_role("alert")
     expect(summary).to_be_visible()
     expect(summary.get_by_role("link")).to_have_count(6)  # one per field left empty
