@@ -10,8 +10,8 @@ STAMP := $(VENV)/.installed
 PORT ?= 5000
 export PORT
 
-.PHONY: help run test test-fast setup system venv migrate translations translations-check \
-        lint clean
+.PHONY: help run test test-fast setup system venv migrate translations compile-translations \
+        bench-worker clean
 
 help:
 	@echo "make run           set up and start the web server and the worker (Ctrl-C stops both)"
@@ -53,6 +53,11 @@ test: $(STAMP) compile-translations
 
 test-fast: $(STAMP) compile-translations
 	@$(PY) -m pytest -q -m "not browser" -x
+
+# --- benchmarks ----------------------------------------------------------------------------
+
+bench-worker: setup
+	$(PY) -m bench.worker_fork 20
 
 # --- translations --------------------------------------------------------------------------
 

@@ -48,11 +48,27 @@ class PortalWorker(Worker):
             finally:
                 db.session.remove()
 
+    def handle_job_failure(self, job, queue, started_job_registry=None, exc_string=""):
+        """Keep the failure's place (files, lines, functions) and type, never its message."""
+        return super().handle_job_failure(job, queue, started_job_registry=started_job_registry,
+                                          exc_string=sanitise_traceback(exc_string))
+
     def handle_exception(self, job, *exc_info):
         """Log the failure by type and place only: messages can carry personal data."""
         exc_type = exc_info[0]
         log.error("job %s (%s) failed: %s", job.id, job.func_name,
                   getattr(exc_type, "__name__", exc_type))
+
+
+def sanitise_traceback(exc_string: str) -> str:
+    """A traceback without exception messages or source lines (they may hold personal data)."""
+    kept = []
+    for line in exc_string.splitlines():
+        if line.startswith('  File "') or line.startswith("Traceback"):
+            kept.append(line)
+        elif line and not line.startswith(" ") and not line.startswith("During handling"):
+            kept.append(line.split(":", 1)[0])  # "ValueError: anna@x.se" -> "ValueError"
+    return "\n".join(kept)
 
 
 def wait_for_redis(conn: redis.Redis) -> None:
