@@ -99,9 +99,12 @@ def _init_limiter(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from portal.account.views import bp as account_bp
     from portal.auth.views import bp as auth_bp
+    from portal.consent.cookies import bp as cookies_bp
+    from portal.consent.marketing import bp as marketing_bp
     from portal.pages.views import bp as pages_bp
+    from portal.texts.views import bp as texts_bp
 
-    for bp in (pages_bp, auth_bp, account_bp):
+    for bp in (pages_bp, auth_bp, account_bp, texts_bp, cookies_bp, marketing_bp):
         app.register_blueprint(bp)
 
 

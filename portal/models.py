@@ -1,4 +1,7 @@
 """Imports every model so that metadata (and Alembic) sees the whole schema."""
 from portal.audit import AuditEvent  # noqa: F401
-from portal.auth.models import AuthSession, LinkToken, User  # noqa: F401
+from portal.auth.models import AuthSession, LinkToken, LoginEvent, User  # noqa: F401
+from portal.billing.models import Organisation, UsageEvent  # noqa: F401
+from portal.consent.models import ConsentEvent, DailyPageView  # noqa: F401
 from portal.mail.models import MailMessage  # noqa: F401
+from portal.texts.models import Text  # noqa: F401

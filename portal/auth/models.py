@@ -39,6 +39,7 @@ class TokenPurpose(StrEnum):
     VERIFY_EMAIL = "verify_email"
     RESET_PASSWORD = "reset_password"
     SET_PASSWORD = "set_password"
+    CHANGE_EMAIL = "change_email"
 
 
 def _enum(enum_cls: type[StrEnum], name: str) -> sa.Enum:
@@ -59,6 +60,8 @@ class User(Base):
     name: Mapped[str] = mapped_column(sa.String(200))
     phone: Mapped[str | None] = mapped_column(sa.String(32))
     org_number: Mapped[str | None] = mapped_column(sa.String(10))
+    organisation_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("organisations.id", ondelete="SET NULL"))
     locale: Mapped[str | None] = mapped_column(sa.String(5))
     role: Mapped[Role] = mapped_column(_enum(Role, "role"), default=Role.USER)
     access_source: Mapped[AccessSource | None] = mapped_column(_enum(AccessSource, "access_source"))
@@ -130,5 +133,21 @@ class LinkToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=now)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+    new_email: Mapped[str | None] = mapped_column(sa.String(254))  # for CHANGE_EMAIL only
 
     user: Mapped[User] = relationship()
+
+
+class LoginEvent(Base):
+    """A login (or failed attempt) with a truncated address and the browser family only."""
+
+    __tablename__ = "login_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=now)
+    succeeded: Mapped[bool]
+    ip_prefix: Mapped[str] = mapped_column(sa.String(64))
+    browser: Mapped[str] = mapped_column(sa.String(40))
+
+    __table_args__ = (sa.Index("ix_login_events_user_at", "user_id", "at"),)

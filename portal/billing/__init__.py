@@ -1,0 +1,1 @@
+"""Organisations that give users access, and the usage records they are invoiced for."""

@@ -1,0 +1,1 @@
+"""Marketing consents, cookie choices and the statistics that need consent."""

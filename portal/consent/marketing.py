@@ -1,0 +1,4 @@
+"""Marketing switches, one-click unsubscribe and the newsletter audience."""
+from flask import Blueprint
+
+bp = Blueprint("marketing", __name__)

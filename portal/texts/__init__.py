@@ -1,0 +1,1 @@
+"""The user's texts (letters, CVs), each shareable with the active coach."""

@@ -1,0 +1,37 @@
+"""Texts written in Cowrite."""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.clock import now
+from portal.db import Base
+
+TITLE_MAX = 200
+BODY_MAX = 100_000
+
+
+class TextKind(StrEnum):
+    PERSONLIGT_BREV = "personligt_brev"
+    CV = "cv"
+    OVRIGT = "ovrigt"
+
+
+class Text(Base):
+    __tablename__ = "texts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(sa.String(TITLE_MAX))
+    kind: Mapped[TextKind] = mapped_column(
+        sa.Enum(TextKind, name="text_kind", native_enum=False, length=32,
+                values_callable=lambda e: [m.value for m in e]))
+    body: Mapped[str] = mapped_column(sa.Text)
+    shared_with_coach: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    updated_at: Mapped[datetime] = mapped_column(default=now)
+
+    __table_args__ = (sa.Index("ix_texts_user_id_updated", "user_id", "updated_at"),)
