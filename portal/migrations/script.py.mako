@@ -6,7 +6,7 @@ Create Date: ${create_date}
 """
 from alembic import op
 import sqlalchemy as sa
-from portal.db import UTCDateTime  # noqa: F401
+import portal.db  # noqa: F401  (custom column types)
 ${imports if imports else ""}
 
 revision = ${repr(up_revision)}

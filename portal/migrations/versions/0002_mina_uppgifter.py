@@ -6,7 +6,7 @@ Create Date: 2026-11-25 20:34:29.712973
 """
 from alembic import op
 import sqlalchemy as sa
-from portal.db import UTCDateTime  # noqa: F401
+from portal.db import UTCDateTime
 
 
 revision = '0002_mina_uppgifter'
@@ -28,7 +28,7 @@ def upgrade() -> None:
     sa.Column('org_number', sa.String(length=10), nullable=True),
     sa.Column('kind', sa.Enum('matchningsforetag', 'fackforbund', 'intresseorganisation', 'omstallningsfond', name='organisation_kind', native_enum=False, length=32), nullable=False),
     sa.Column('contact_email', sa.String(length=254), nullable=True),
-    sa.Column('created_at', portal.db.UTCDateTime(), nullable=False),
+    sa.Column('created_at', UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_organisations')),
     sa.UniqueConstraint('org_number', name=op.f('uq_organisations_org_number'))
     )
@@ -38,7 +38,7 @@ def upgrade() -> None:
     sa.Column('purpose', sa.Enum('newsletter', 'offers', 'cookies_functional', 'cookies_statistics', 'cookies_marketing', name='consent_purpose', native_enum=False, length=32), nullable=False),
     sa.Column('granted', sa.Boolean(), nullable=False),
     sa.Column('source', sa.Enum('registration', 'settings', 'unsubscribe_link', 'cookie_banner', name='consent_source', native_enum=False, length=32), nullable=False),
-    sa.Column('at', portal.db.UTCDateTime(), nullable=False),
+    sa.Column('at', UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_consent_events_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_consent_events'))
     )
@@ -48,7 +48,7 @@ def upgrade() -> None:
     op.create_table('login_events',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
-    sa.Column('at', portal.db.UTCDateTime(), nullable=False),
+    sa.Column('at', UTCDateTime(), nullable=False),
     sa.Column('succeeded', sa.Boolean(), nullable=False),
     sa.Column('ip_prefix', sa.String(length=64), nullable=False),
     sa.Column('browser', sa.String(length=40), nullable=False),
@@ -65,8 +65,8 @@ def upgrade() -> None:
     sa.Column('kind', sa.Enum('personligt_brev', 'cv', 'ovrigt', name='text_kind', native_enum=False, length=32), nullable=False),
     sa.Column('body', sa.Text(), nullable=False),
     sa.Column('shared_with_coach', sa.Boolean(), nullable=False),
-    sa.Column('created_at', portal.db.UTCDateTime(), nullable=False),
-    sa.Column('updated_at', portal.db.UTCDateTime(), nullable=False),
+    sa.Column('created_at', UTCDateTime(), nullable=False),
+    sa.Column('updated_at', UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_texts_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_texts'))
     )
@@ -78,7 +78,7 @@ def upgrade() -> None:
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('organisation_id', sa.Integer(), nullable=True),
     sa.Column('kind', sa.String(length=32), nullable=False),
-    sa.Column('at', portal.db.UTCDateTime(), nullable=False),
+    sa.Column('at', UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['organisation_id'], ['organisations.id'], name=op.f('fk_usage_events_organisation_id_organisations'), ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_usage_events_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_usage_events'))
