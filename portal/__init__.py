@@ -68,6 +68,10 @@ def _init_babel(app: Flask) -> None:
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.filters["datetime"] = lambda value, fmt="medium": (
         format_datetime(value, fmt) if value else "")
+    from portal.validation import format_org_number, format_phone
+
+    app.jinja_env.filters["phone"] = format_phone
+    app.jinja_env.filters["orgnr"] = format_org_number
     app.jinja_env.policies["ext.i18n.trimmed"] = True
     app.jinja_env.add_extension("jinja2.ext.do")
     from portal.labels import jinja_globals
@@ -127,9 +131,9 @@ def _register_hooks(app: Flask) -> None:
 
 
 class _RedactTokens(logging.Filter):
-    """Keep single-use link tokens out of access logs."""
+    """Keep mailed tokens (single-use links, unsubscribe links) out of access logs."""
 
-    _pattern = re.compile(r"(/l/)[A-Za-z0-9_\-]+")
+    _pattern = re.compile(r"(/l/|/avregistrera/)[A-Za-z0-9_.\-]+")
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.args:

@@ -117,10 +117,33 @@ def seed_demo() -> None:
         db.session.add(user)
         db.session.flush()
         audit.record("account.demo_created", subject_id=user.id, role=role.value)
+        if role == Role.USER:
+            _demo_user_data(user)
         lines.append(f"  {role.value:6} {email:28} {password}")
     db.session.commit()
     click.echo("Demokonton skapade. Spara lösenorden nu; de visas bara den här gången:")
     click.echo("\n".join(lines))
+
+
+def _demo_user_data(user: User) -> None:
+    """Give the demo user something in most categories of the register."""
+    from portal.billing.models import Organisation, OrganisationKind, UsageEvent
+    from portal.consent.models import ConsentSource, Purpose
+    from portal.consent.services import record_consent
+    from portal.texts.models import Text, TextKind
+
+    org = Organisation(name="Demo Matchning AB", org_number="5560160680",
+                       kind=OrganisationKind.MATCHNINGSFORETAG)
+    db.session.add(org)
+    db.session.flush()
+    user.organisation_id = org.id
+    for title, kind, shared in (("Personligt brev till Exempelbolaget", TextKind.PERSONLIGT_BREV,
+                                 True), ("Mitt cv", TextKind.CV, False)):
+        db.session.add(Text(user_id=user.id, title=title, kind=kind, shared_with_coach=shared,
+                            body="Hej!\n\nDet här är en demotext."))
+        db.session.add(UsageEvent(user_id=user.id, organisation_id=org.id))
+    record_consent(user.id, Purpose.NEWSLETTER, True, ConsentSource.REGISTRATION)
+    record_consent(user.id, Purpose.OFFERS, False, ConsentSource.REGISTRATION)
 
 
 @click.command("purge-unverified")
@@ -154,6 +177,9 @@ def verify_audit_cmd() -> None:
 
 
 def register_cli(app) -> None:
+    from portal.consent.cli import register_cli as register_marketing_cli
+
+    register_marketing_cli(app)
     app.cli.add_command(db_cli)
     for command in (create_account_cmd, seed_demo, purge_unverified_cmd, reconcile_cmd,
                     verify_audit_cmd):

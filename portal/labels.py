@@ -1,7 +1,10 @@
 """Human-readable, translatable names for the codes stored in the database."""
 from flask_babel import lazy_gettext as _l
 
-from portal.auth.models import AccessSource, Role
+from portal.auth.models import AccessSource, AccountStatus, Role
+from portal.consent.models import ConsentSource, Purpose
+from portal.mail.models import MailStatus
+from portal.texts.models import TextKind
 
 ROLE_LABELS = {
     Role.USER: _l("User"),
@@ -24,9 +27,63 @@ EVENT_LABELS = {
     "logout": _l("Logged out"),
     "sessions.ended": _l("All sessions ended"),
     "password.set": _l("Password changed"),
+    "password.reset_requested": _l("New password requested"),
+    "account.registered": _l("Account created"),
+    "account.created_by_admin": _l("Account created by an administrator"),
+    "account.demo_created": _l("Demo account created"),
+    "account.email_verified": _l("E-mail address confirmed"),
+    "email.change_requested": _l("Change of e-mail address requested"),
+    "email.changed": _l("E-mail address changed"),
+    "profile.corrected": _l("Details corrected"),
+    "consent.changed": _l("Choice changed (marketing or cookies)"),
+    "text.created": _l("Text created"),
+    "text.updated": _l("Text changed"),
+    "text.deleted": _l("Text deleted"),
+    "text.share_changed": _l("Sharing with job coach changed"),
 }
+
+STATUS_LABELS = {
+    AccountStatus.ACTIVE: _l("Active"),
+    AccountStatus.RESTRICTED: _l("Restricted"),
+    AccountStatus.ERASURE_PENDING: _l("Erasure in progress"),
+    AccountStatus.PSEUDONYMISED: _l("Pseudonymised"),
+}
+
+LANGUAGE_LABELS = {"sv": _l("Swedish"), "en": _l("English"), None: _l("Not chosen")}
+
+TEXT_KIND_LABELS = {
+    TextKind.PERSONLIGT_BREV: _l("Cover letter"),
+    TextKind.CV: _l("CV"),
+    TextKind.OVRIGT: _l("Other"),
+}
+
+PURPOSE_LABELS = {
+    Purpose.NEWSLETTER: _l("Newsletter"),
+    Purpose.OFFERS: _l("Offers"),
+    Purpose.COOKIES_FUNCTIONAL: _l("Functional cookies"),
+    Purpose.COOKIES_STATISTICS: _l("Statistics cookies"),
+    Purpose.COOKIES_MARKETING: _l("Marketing cookies"),
+}
+
+CONSENT_SOURCE_LABELS = {
+    ConsentSource.REGISTRATION: _l("When you registered"),
+    ConsentSource.SETTINGS: _l("In your settings"),
+    ConsentSource.UNSUBSCRIBE_LINK: _l("Through the link in an e-mail"),
+    ConsentSource.COOKIE_BANNER: _l("In the cookie banner"),
+}
+
+MAIL_STATUS_LABELS = {
+    MailStatus.PENDING: _l("Waiting to be sent"),
+    MailStatus.SENT: _l("Sent"),
+    MailStatus.FAILED: _l("Could not be delivered"),
+}
+
+USAGE_LABELS = {"text_created": _l("Text created")}
 
 
 def jinja_globals() -> dict:
     return {"role_labels": ROLE_LABELS, "source_labels": ACCESS_SOURCE_LABELS,
-            "event_labels": EVENT_LABELS}
+            "event_labels": EVENT_LABELS, "status_labels": STATUS_LABELS,
+            "language_labels": LANGUAGE_LABELS, "text_kind_labels": TEXT_KIND_LABELS,
+            "purpose_labels": PURPOSE_LABELS, "consent_source_labels": CONSENT_SOURCE_LABELS,
+            "mail_status_labels": MAIL_STATUS_LABELS, "usage_labels": USAGE_LABELS}

@@ -56,11 +56,12 @@ def recent_auth_required(view):
     return wrapped
 
 
-def safe_next(target: str | None, default: str = "account.overview") -> str:
-    """A local path to go to next; anything pointing elsewhere falls back to `default`."""
+def safe_next(target: str | None, default: str | None = "account.overview") -> str | None:
+    """A local path to go to next; anything pointing elsewhere falls back to `default`
+    (an endpoint name, or None to let the caller decide)."""
     if target and _is_local_path(target):
         return target
-    return url_for(default)
+    return url_for(default) if default else None
 
 
 def _is_local_path(target: str) -> bool:
@@ -96,6 +97,8 @@ def reject_undecodable_forms():
     an empty form and blame an expired page)."""
     if request.method != "POST" or request.mimetype != "application/x-www-form-urlencoded":
         return None
+    if (request.content_length or 0) > current_app.config["MAX_FORM_MEMORY_SIZE"]:
+        abort(413)  # Werkzeug caps only multipart text fields; cap url-encoded forms too
     from urllib.parse import unquote_to_bytes
 
     raw = request.get_data(cache=True)

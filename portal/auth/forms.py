@@ -70,6 +70,8 @@ class RegisterForm(FlaskForm):
                  for source, label in ACCESS_SOURCE_LABELS.items()],
         validators=[InputRequired(_l("Choose how you got access to Cowrite."))],
     )
+    no_newsletter = BooleanField(_l("No thanks, I do not want the newsletter."))
+    no_offers = BooleanField(_l("No thanks, I do not want offers."))
     accept_policy = BooleanField(
         _l("I have read the privacy policy and understand how my data is handled."),
         validators=[DataRequired(_l("Confirm that you have read the privacy policy."))],

@@ -24,6 +24,7 @@ TOKEN_TTL = {
     TokenPurpose.VERIFY_EMAIL: timedelta(days=7),
     TokenPurpose.RESET_PASSWORD: timedelta(hours=1),
     TokenPurpose.SET_PASSWORD: timedelta(days=7),
+    TokenPurpose.CHANGE_EMAIL: timedelta(hours=24),
 }
 _TOUCH_EVERY = timedelta(minutes=5)
 
@@ -38,11 +39,11 @@ def find_user_by_email(email: str) -> User | None:
 
 # --- link tokens ----------------------------------------------------------------------------
 
-def issue_token(user: User, purpose: TokenPurpose) -> str:
+def issue_token(user: User, purpose: TokenPurpose, new_email: str | None = None) -> str:
     """Create a single-use token (only its hash is stored) and return the raw value."""
     raw = secrets.token_urlsafe(32)
     db.session.add(LinkToken(user_id=user.id, purpose=purpose, token_hash=_digest(raw),
-                             expires_at=now() + TOKEN_TTL[purpose]))
+                             expires_at=now() + TOKEN_TTL[purpose], new_email=new_email))
     db.session.flush()
     return raw
 
@@ -73,7 +74,7 @@ def check_token(raw: str | None, purpose: TokenPurpose | None = None) -> TokenCh
     return TokenCheck(token, None)
 
 
-def _consume(token: LinkToken) -> None:
+def consume_token(token: LinkToken) -> None:
     """Mark this token used and void the user's other unused tokens of the same purpose."""
     stamp = now()
     db.session.execute(
@@ -92,7 +93,7 @@ def link_for(raw: str) -> str:
 # --- registration and verification ----------------------------------------------------------
 
 def register(name: str, email: str, password: str, access_source: AccessSource,
-             locale: str) -> User | None:
+             locale: str, newsletter: bool = True, offers: bool = True) -> User | None:
     """Create an unverified account and mail a verification link.
 
     An address that already has an account gets a notice instead, so the form's answer never
@@ -117,6 +118,11 @@ def register(name: str, email: str, password: str, access_source: AccessSource,
     db.session.flush()
     audit.record("account.registered", actor_id=user.id, subject_id=user.id,
                  access_source=access_source.value, policy_version=POLICY_VERSION)
+    from portal.consent.models import ConsentSource, Purpose
+    from portal.consent.services import record_consent
+
+    for purpose, wanted in ((Purpose.NEWSLETTER, newsletter), (Purpose.OFFERS, offers)):
+        record_consent(user.id, purpose, wanted, ConsentSource.REGISTRATION, actor_id=user.id)
     send_verification(user)
     return user
 
@@ -130,7 +136,7 @@ def send_verification(user: User) -> None:
 
 def verify_email(token: LinkToken) -> User:
     user = token.user
-    _consume(token)
+    consume_token(token)
     if user.email_verified_at is None:
         user.email_verified_at = now()
         audit.record("account.email_verified", actor_id=user.id, subject_id=user.id)
@@ -152,6 +158,7 @@ def authenticate(email: str, password: str) -> tuple[LoginResult, User | None]:
     if not ok or user is None or not user.is_active:
         if user is not None:
             audit.record("login.failed", subject_id=user.id)
+            record_login(user, succeeded=False)
         return LoginResult.BAD_CREDENTIALS, None
     if not user.is_verified:
         return LoginResult.UNVERIFIED, user
@@ -171,7 +178,45 @@ def start_session(user: User) -> str:
     db.session.flush()
     user.session_token, user.auth_session = raw, record
     audit.record("login.succeeded", actor_id=user.id, subject_id=user.id)
+    record_login(user, succeeded=True)
     return raw
+
+
+def record_login(user: User, succeeded: bool) -> None:
+    """Keep a login in the user's history: network prefix and browser family only."""
+    from flask import has_request_context, request
+
+    from portal.auth.models import LoginEvent
+
+    ip, agent = ("", "") if not has_request_context() else (
+        request.remote_addr or "", request.headers.get("User-Agent", ""))
+    db.session.add(LoginEvent(user_id=user.id, succeeded=succeeded, ip_prefix=truncate_ip(ip),
+                              browser=browser_family(agent)))
+
+
+def truncate_ip(address: str) -> str:
+    """IPv4 to its /24, IPv6 to its /48: the network, not the device."""
+    import ipaddress
+
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return ""
+    prefix = 24 if ip.version == 4 else 48
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
+_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("SamsungBrowser/", "Samsung Internet"),
+             ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Chromium/", "Chrome"),
+             ("Safari/", "Safari"))
+
+
+def browser_family(user_agent: str) -> str:
+    """The browser's family name from its User-Agent; never the full string."""
+    for marker, family in _BROWSERS:
+        if marker in user_agent:
+            return family
+    return "other" if user_agent else ""
 
 
 def load_session(raw: str) -> User | None:
@@ -232,7 +277,7 @@ def request_password_reset(email: str) -> None:
 def set_password_with_token(token: LinkToken, password: str) -> User:
     """Set a new password from a mailed link; it also proves the address, and ends sessions."""
     user = token.user
-    _consume(token)
+    consume_token(token)
     _set_password(user, password, reason=token.purpose.value)
     if user.email_verified_at is None:
         user.email_verified_at = now()

@@ -12,7 +12,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from portal.auth import services
 from portal.auth.forms import (ChangePasswordForm, EmailOnlyForm, LoginForm, ReauthForm,
                                RegisterForm, SetPasswordForm)
-from portal.auth.models import AccessSource, TokenPurpose
+from portal.auth.models import AccessSource, Role, TokenPurpose
 from portal.auth.passwords import verify_password
 from portal.auth.services import LoginResult
 from portal.db import db
@@ -22,6 +22,11 @@ from portal.security import mark_authenticated, safe_next
 
 bp = Blueprint("auth", __name__)
 _LINK_KEY = "pending_link"
+
+
+def home_for(user) -> str:
+    """Where a user lands after login: their data for users, the account page otherwise."""
+    return url_for("account.my_data" if user.role == Role.USER else "account.overview")
 
 
 def _login_account_key() -> str:
@@ -38,11 +43,12 @@ def _failed_attempt(response) -> bool:
 @bp.route("/registrera", methods=["GET", "POST"])
 def register():
     if current_user.is_authenticated:
-        return redirect(url_for("account.overview"))
+        return redirect(home_for(current_user))
     form = RegisterForm()
     if form.validate_on_submit():
         services.register(form.name.data, form.email.data, form.password.data,
-                          AccessSource(form.access_source.data), str(get_locale()))
+                          AccessSource(form.access_source.data), str(get_locale()),
+                          newsletter=not form.no_newsletter.data, offers=not form.no_offers.data)
         db.session.commit()
         return redirect(url_for("auth.check_email"))
     return render_template("auth/register.html", form=form)
@@ -79,6 +85,18 @@ def follow_link(token: str):
         db.session.commit()
         flash(_("Your e-mail address is confirmed. You can now log in."), "success")
         return redirect(url_for("auth.login"))
+    if check.token.purpose == TokenPurpose.CHANGE_EMAIL:
+        from portal.account.services import confirm_email_change
+
+        changed = confirm_email_change(check.token)
+        db.session.commit()
+        if changed:
+            flash(_("Your new e-mail address is confirmed and now in use."), "success")
+        else:
+            flash(_("The address could not be changed: it is already used by another "
+                    "account. Nothing was changed."), "error")
+        target = "account.my_data" if current_user.is_authenticated else "auth.login"
+        return redirect(url_for(target))
     session[_LINK_KEY] = token
     return redirect(url_for("auth.set_password"))
 
@@ -94,7 +112,8 @@ def _link_problem(check: services.TokenCheck):
 def set_password():
     raw = session.get(_LINK_KEY)
     check = services.check_token(raw)
-    if check.problem is not None or check.token.purpose == TokenPurpose.VERIFY_EMAIL:
+    if check.problem is not None or check.token.purpose not in (TokenPurpose.RESET_PASSWORD,
+                                                                TokenPurpose.SET_PASSWORD):
         session.pop(_LINK_KEY, None)
         if raw is None:
             return redirect(url_for("auth.forgot_password"))
@@ -119,18 +138,18 @@ def set_password():
                methods=["POST"], deduct_when=_failed_attempt, scope="login-account")
 def login():
     if current_user.is_authenticated:
-        return redirect(url_for("account.overview"))
+        return redirect(home_for(current_user))
     form = LoginForm()
     if form.validate_on_submit():
         result, user = services.authenticate(form.email.data, form.password.data)
         if result is LoginResult.OK:
-            next_url = safe_next(request.args.get("next"))
+            next_url = request.args.get("next")
             session.clear()  # a new session at login: nothing from before carries over
             services.start_session(user)
             db.session.commit()
             login_user(user)
             mark_authenticated()
-            return redirect(next_url)
+            return redirect(safe_next(next_url, default=None) or home_for(user))
         db.session.commit()  # keep the audit record of the failed attempt
         if result is LoginResult.UNVERIFIED:
             return render_template("auth/login.html", form=form, unverified=True,

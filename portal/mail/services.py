@@ -34,6 +34,21 @@ def queue_mail(template: str, *, to_addr: str, to_name: str = "", locale: str | 
     return msg
 
 
+class VerbatimHeader(str):
+    """A header written exactly as given: the standard library would RFC 2047-encode a long,
+    space-less URL (List-Unsubscribe), which mail clients then cannot read."""
+
+    def __new__(cls, name: str, value: str):
+        if any(ch in value for ch in "\r\n") or not value.isascii() or len(value) > 990:
+            raise ValueError(f"header {name} must be one line of ASCII")
+        header = super().__new__(cls, value)
+        header.name = name
+        return header
+
+    def fold(self, *, policy) -> str:
+        return f"{self.name}: {self}{policy.linesep}"
+
+
 def build_message(row: MailMessage, config) -> EmailMessage:
     """The RFC 5322 message for a stored row (headers encoded by the standard library)."""
     msg = EmailMessage()
@@ -46,7 +61,7 @@ def build_message(row: MailMessage, config) -> EmailMessage:
     msg["Message-ID"] = make_msgid(idstring=f"m{row.id}", domain=domain)
     msg["Auto-Submitted"] = "auto-generated"
     for name, value in (row.headers or {}).items():
-        msg[name] = value
+        msg[name] = VerbatimHeader(name, value)
     msg.set_content(row.body_text)
     msg.add_alternative(row.body_html, subtype="html")
     return msg

@@ -319,4 +319,4 @@ def login_in_browser(page, email: str, password: str = PASSWORD) -> None:
     page.get_by_label(EMAIL_LABEL, exact=True).fill(email)
     page.get_by_label(PASSWORD_LABEL, exact=True).fill(password)
     page.get_by_role("main").get_by_role("button", name=LOG_IN, exact=True).click()
-    expect(page).to_have_url(re.compile(r"/konto/$"))
+    expect(page).to_have_url(re.compile(r"/(konto/|mina-uppgifter)$"))

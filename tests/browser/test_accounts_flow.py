@@ -14,7 +14,7 @@ from tests.browser.conftest import (CREATE_ACCOUNT, EMAIL_LABEL, LOG_IN, LOG_OUT
 
 pytestmark = pytest.mark.browser
 
-MY_ACCOUNT = "Mitt konto"
+MY_DATA = "Mina uppgifter"
 CHECK_EMAIL = "Titta i din e-post"
 THERE_IS_A_PROBLEM = "Det finns ett problem"
 WRONG_CREDENTIALS = "E-postadressen eller lösenordet är fel."
@@ -68,8 +68,8 @@ def test_register_confirm_login_logout(page, live_server, worker, smtp_server):
     label(page, PASSWORD_LABEL).fill(PASSWORD)
     button(page, LOG_IN).click()
 
-    expect(page).to_have_url(re.compile(r"/konto/$"))
-    expect(heading(page)).to_have_text(MY_ACCOUNT)
+    expect(page).to_have_url(re.compile(r"/mina-uppgifter$"))
+    expect(heading(page)).to_have_text("Mina uppgifter")
     main = page.get_by_role("main")
     expect(main.get_by_text(name, exact=True)).to_be_visible()
     expect(main.get_by_text(email, exact=True)).to_be_visible()
@@ -159,7 +159,7 @@ def test_password_reset_through_mail(page, live_server, worker, smtp_server):
 
     # ... the new one does.
     login_in_browser(page, email, new_password)
-    expect(heading(page)).to_have_text(MY_ACCOUNT)
+    expect(heading(page)).to_have_text(MY_DATA)
 
 
 def test_language_switch(page, live_server):

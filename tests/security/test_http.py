@@ -121,7 +121,7 @@ def test_open_redirect_in_next_is_ignored(client, target):
                          {"email": "anna@example.se", "password": "ett-bra-losenord-42"},
                          form_path="/logga-in")
     assert response.status_code == 302
-    assert response.headers["Location"] == "/konto/"
+    assert response.headers["Location"] == "/mina-uppgifter"
 
 
 def test_local_next_is_honoured(client):
