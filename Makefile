@@ -11,7 +11,7 @@ PORT ?= 5000
 export PORT
 
 .PHONY: help run test test-fast setup system venv migrate translations compile-translations \
-        bench-worker clean
+        bench-worker bench-export clean
 
 help:
 	@echo "make run           set up and start the web server and the worker (Ctrl-C stops both)"
@@ -58,6 +58,9 @@ test-fast: $(STAMP) compile-translations
 
 bench-worker: setup
 	$(PY) -m bench.worker_fork 20
+
+bench-export: setup
+	$(PY) -m bench.export
 
 # --- translations --------------------------------------------------------------------------
 

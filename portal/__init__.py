@@ -106,9 +106,13 @@ def _register_blueprints(app: Flask) -> None:
     from portal.consent.cookies import bp as cookies_bp
     from portal.consent.marketing import bp as marketing_bp
     from portal.pages.views import bp as pages_bp
+    from portal.billing.views import bp as billing_bp
+    from portal.coach.views import bp as coach_bp
+    from portal.exports.views import bp as exports_bp
     from portal.texts.views import bp as texts_bp
 
-    for bp in (pages_bp, auth_bp, account_bp, texts_bp, cookies_bp, marketing_bp):
+    for bp in (pages_bp, auth_bp, account_bp, texts_bp, cookies_bp, marketing_bp, coach_bp,
+               exports_bp, billing_bp):
         app.register_blueprint(bp)
 
 

@@ -1,0 +1,4 @@
+"""Invoice bases per organisation and month (CSV and PDF), for the DPO."""
+from flask import Blueprint
+
+bp = Blueprint("billing", __name__)

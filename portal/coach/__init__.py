@@ -1,0 +1,1 @@
+"""Job coaches: invited by a user, reading only the texts that user shares, while linked."""

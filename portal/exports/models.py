@@ -1,0 +1,44 @@
+"""Export requests and their state machine (the database row is the record)."""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.clock import now
+from portal.db import Base
+
+
+class ExportStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    READY = "ready"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    VOIDED = "voided"
+
+
+class Export(Base):
+    __tablename__ = "exports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    status: Mapped[ExportStatus] = mapped_column(
+        sa.Enum(ExportStatus, name="export_status", native_enum=False, length=16,
+                values_callable=lambda e: [m.value for m in e]), default=ExportStatus.QUEUED)
+    progress: Mapped[int] = mapped_column(default=0)
+    step: Mapped[str] = mapped_column(sa.String(64), default="")
+    error: Mapped[str | None] = mapped_column(sa.String(100))
+    requested_at: Mapped[datetime] = mapped_column(default=now)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    blob_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("stored_blobs.id", ondelete="SET NULL"))
+    size: Mapped[int | None]
+    sha256: Mapped[str | None] = mapped_column(sa.String(64))
+
+    __table_args__ = (sa.Index("ix_exports_user_requested", "user_id", "requested_at"),
+                      sa.Index("ix_exports_status_expires", "status", "expires_at"))
