@@ -6,5 +6,6 @@ from portal.coach.models import CoachLink, CoachRead  # noqa: F401
 from portal.consent.models import ConsentEvent, DailyPageView  # noqa: F401
 from portal.exports.models import Export  # noqa: F401
 from portal.mail.models import MailMessage  # noqa: F401
+from portal.retention.models import ErasureCase  # noqa: F401
 from portal.storage import StoredBlob  # noqa: F401
 from portal.texts.models import Text  # noqa: F401

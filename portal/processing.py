@@ -54,7 +54,7 @@ REGISTER: tuple[Category, ...] = (
         fields=("users.name", "users.email", "users.email_verified_at", "users.phone",
                 "users.org_number", "users.locale", "users.role", "users.status",
                 "users.created_at", "users.last_active_at", "users.policy_version",
-                "users.policy_accepted_at"),
+                "users.policy_accepted_at", "users.inactivity_warned_at"),
     ),
     Category(
         key="security",
@@ -228,7 +228,11 @@ REGISTER: tuple[Category, ...] = (
         retention=(WHILE_ACTIVE, AFTER_ERASURE),
         recipients=(_l("Our data protection officer."),),
         source=FROM_SERVICE,
-        fields=("audit_events.at", "audit_events.actor_id", "audit_events.action",
+        fields=("erasure_cases.pseudonym", "erasure_cases.reason", "erasure_cases.step",
+                "erasure_cases.due_at", "erasure_cases.approved_at", "erasure_cases.approved_by",
+                "erasure_cases.pseudonymised_at", "erasure_cases.invoicing_closed_at",
+                "erasure_cases.deleted_at", "erasure_cases.confirmation_mail_id",
+                "audit_events.at", "audit_events.actor_id", "audit_events.action",
                 "audit_events.details", "audit_events.prev_hash", "audit_events.hash"),
     ),
 )

@@ -40,6 +40,7 @@ class TokenPurpose(StrEnum):
     RESET_PASSWORD = "reset_password"
     SET_PASSWORD = "set_password"
     CHANGE_EMAIL = "change_email"
+    KEEP_ACCOUNT = "keep_account"
 
 
 def _enum(enum_cls: type[StrEnum], name: str) -> sa.Enum:
@@ -72,6 +73,7 @@ class User(Base):
     policy_accepted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=now)
     last_active_at: Mapped[datetime] = mapped_column(default=now, index=True)
+    inactivity_warned_at: Mapped[datetime | None]
 
     sessions: Mapped[list[AuthSession]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
