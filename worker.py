@@ -33,8 +33,21 @@ def preload_heavy_modules() -> None:
         log.warning("WeasyPrint unavailable (%s); PDF jobs will fail", exc)
 
 
-class PortalWorker(Worker):
-    """A forking worker whose jobs run in the Flask app context, and keep no personal data."""
+class NoPersonalDataMixin:
+    """Failures are kept and logged by type and place only: messages can carry personal data."""
+
+    def handle_job_failure(self, job, queue, started_job_registry=None, exc_string=""):
+        return super().handle_job_failure(job, queue, started_job_registry=started_job_registry,
+                                          exc_string=sanitise_traceback(exc_string))
+
+    def handle_exception(self, job, *exc_info):
+        exc_type = exc_info[0]
+        log.error("job %s (%s) failed: %s", job.id, job.func_name,
+                  getattr(exc_type, "__name__", exc_type))
+
+
+class PortalWorker(NoPersonalDataMixin, Worker):
+    """A forking worker whose jobs run in the Flask app context."""
 
     app = None
 
@@ -47,17 +60,6 @@ class PortalWorker(Worker):
                 return super().perform_job(*args, **kwargs)
             finally:
                 db.session.remove()
-
-    def handle_job_failure(self, job, queue, started_job_registry=None, exc_string=""):
-        """Keep the failure's place (files, lines, functions) and type, never its message."""
-        return super().handle_job_failure(job, queue, started_job_registry=started_job_registry,
-                                          exc_string=sanitise_traceback(exc_string))
-
-    def handle_exception(self, job, *exc_info):
-        """Log the failure by type and place only: messages can carry personal data."""
-        exc_type = exc_info[0]
-        log.error("job %s (%s) failed: %s", job.id, job.func_name,
-                  getattr(exc_type, "__name__", exc_type))
 
 
 def sanitise_traceback(exc_string: str) -> str:

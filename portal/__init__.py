@@ -137,7 +137,7 @@ def _register_hooks(app: Flask) -> None:
 class _RedactTokens(logging.Filter):
     """Keep mailed tokens (single-use links, unsubscribe links) out of access logs."""
 
-    _pattern = re.compile(r"(/l/|/avregistrera/)[A-Za-z0-9_.\-]+")
+    _pattern = re.compile(r"(/l/|/avregistrera/|/coach/inbjudan/)[A-Za-z0-9_.\-]+")
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.args:

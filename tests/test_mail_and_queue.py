@@ -152,3 +152,58 @@ def test_worker_process_runs_jobs_in_app_context(app, ctx, database_url, smtp_se
             conn.execute(sa.delete(MailMessage.__table__).where(MailMessage.id == copy_id))
         engine.dispose()
         redis.Redis.from_url(REDIS_TEST_URL).flushdb()
+
+
+def test_redis_holds_ids_only_never_addresses_or_names(app, client):
+    """Queued, finished and failed jobs, and rate-limit keys: no e-mail address, no name."""
+    from portal.mail.tasks import DeliveryError  # noqa: F401  (failed jobs below)
+
+    make_user(email="hemlig.person@example.se", name="Hemlig Persson")
+    post_form(client, "/glomt-losenord", {"email": "hemlig.person@example.se"})
+    post_form(client, "/logga-in", {"email": "hemlig.person@example.se", "password": "fel-1234"})
+    conn = redis.Redis.from_url(REDIS_TEST_URL)
+
+    def dump() -> bytes:
+        out = b""
+        for key in conn.scan_iter(count=1000):
+            out += key
+            kind = conn.type(key)
+            if kind == b"string":
+                out += conn.get(key) or b""
+            elif kind == b"hash":
+                out += b"".join(k + v for k, v in conn.hgetall(key).items())
+            elif kind == b"list":
+                out += b"".join(conn.lrange(key, 0, -1))
+            elif kind == b"zset":
+                out += b"".join(conn.zrange(key, 0, -1))
+            elif kind == b"set":
+                out += b"".join(conn.smembers(key))
+        return out
+
+    def payloads() -> bytes:
+        import zlib
+
+        raw = dump()
+        for key in conn.scan_iter("rq:job:*"):
+            data = conn.hget(key, "data")
+            if data:
+                raw += zlib.decompress(data)
+        return raw
+
+    queued = payloads()
+    assert b"rq:job:" in queued  # something is really there to inspect
+    app.config["SMTP_PORT"], port = 1, app.config["SMTP_PORT"]
+    try:
+        with app.app_context():
+            run_jobs()  # the delivery fails: a failed job with its (sanitised) traceback
+    finally:
+        app.config["SMTP_PORT"] = port
+    from rq.job import Job
+
+    job_ids = [k.decode().removeprefix("rq:job:") for k in conn.scan_iter("rq:job:mail-*")]
+    assert job_ids, "the delivery job should still be kept (waiting for its retry)"
+    kept = Job.fetch(job_ids[0], connection=conn).latest_result().exc_string
+    assert "DeliveryError" in kept and "not delivered" not in kept  # type and place only
+    everything = queued + payloads()
+    for secret in (b"hemlig", b"Hemlig", b"Persson", "hemlig.person@example.se".encode()):
+        assert secret not in everything
