@@ -35,6 +35,12 @@ class UTCDateTime(sa.types.TypeDecorator):
         return value.replace(tzinfo=timezone.utc)
 
 
+def str_enum(enum_cls, name: str, length: int = 32) -> sa.Enum:
+    """A StrEnum column stored as its values in a VARCHAR (portable, no native ENUM type)."""
+    return sa.Enum(enum_cls, name=name, native_enum=False, length=length,
+                   values_callable=lambda e: [m.value for m in e], validate_strings=True)
+
+
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime()}

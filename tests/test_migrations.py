@@ -20,15 +20,18 @@ def test_downgrade_to_base_and_upgrade_again(app, tmp_path):
     from portal import create_app
 
     url = f"sqlite:///{tmp_path / 'roundtrip.db'}"
-    scratch = create_app({"DATABASE_URL": url, "REDIS_URL": app.config["REDIS_URL"]})
-    with scratch.app_context():
-        cfg = alembic_config()
-        command.upgrade(cfg, "head")
-        command.downgrade(cfg, "base")
-        command.upgrade(cfg, "head")
+    saved_engine, saved_bind = db.engine, db.factory.kw.get("bind")
+    try:
+        scratch = create_app({"DATABASE_URL": url, "REDIS_URL": app.config["REDIS_URL"]})
+        with scratch.app_context():
+            cfg = alembic_config()
+            command.upgrade(cfg, "head")
+            command.downgrade(cfg, "base")
+            command.upgrade(cfg, "head")
         engine = sa.create_engine(url)
         tables = set(sa.inspect(engine).get_table_names())
         engine.dispose()
+    finally:  # the shared engine goes back to the test database
+        db.engine = saved_engine
+        db.factory.configure(bind=saved_bind)
     assert {"users", "texts", "exports", "coach_links", "erasure_cases"} <= tables
-    # put the shared engine back on the test database
-    db.init_app(app)

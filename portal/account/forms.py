@@ -11,28 +11,27 @@ from portal.forms import CleanText, strip_filter
 from portal.validation import normalise_org_number, normalise_phone
 
 
-class Phone:
+class Normalised:
+    """Optional field: empty becomes None, anything else must normalise or is an error."""
+
+    def __init__(self, normalise, message) -> None:
+        self.normalise, self.message = normalise, message
+
     def __call__(self, form, field) -> None:
         if not field.data:
             field.data = None
             return
-        normalised = normalise_phone(field.data)
-        if normalised is None:
-            raise ValidationError(_l("Enter a phone number with digits only, like 070-123 45 67 "
-                                     "or +44 20 7946 0958."))
-        field.data = normalised
+        value = self.normalise(field.data)
+        if value is None:
+            raise ValidationError(self.message)
+        field.data = value
 
 
-class OrgNumber:
-    def __call__(self, form, field) -> None:
-        if not field.data:
-            field.data = None
-            return
-        normalised = normalise_org_number(field.data)
-        if normalised is None:
-            raise ValidationError(_l("Enter a valid organisation number: 10 digits, like "
-                                     "556016-0680. Check the last digit."))
-        field.data = normalised
+PHONE = Normalised(normalise_phone, _l("Enter a phone number with digits only, like "
+                                       "070-123 45 67 or +44 20 7946 0958."))
+ORG_NUMBER = Normalised(normalise_org_number, _l("Enter a valid organisation number: 10 "
+                                                 "digits, like 556016-0680. Check the last "
+                                                 "digit."))
 
 
 class ProfileForm(FlaskForm):
@@ -40,10 +39,10 @@ class ProfileForm(FlaskForm):
                        validators=[DataRequired(_l("Enter your name.")), CleanText(200)],
                        render_kw={"autocomplete": "name"})
     phone = StringField(_l("Phone number (optional)"), filters=[strip_filter],
-                        validators=[CleanText(40), Phone()],
+                        validators=[CleanText(40), PHONE],
                         render_kw={"autocomplete": "tel", "inputmode": "tel"})
     org_number = StringField(_l("Organisation number (optional)"), filters=[strip_filter],
-                             validators=[CleanText(20), OrgNumber()],
+                             validators=[CleanText(20), ORG_NUMBER],
                              render_kw={"inputmode": "numeric"})
 
 

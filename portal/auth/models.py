@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.clock import now
-from portal.db import Base
+from portal.db import Base, str_enum
 
 
 class Role(StrEnum):
@@ -43,13 +43,6 @@ class TokenPurpose(StrEnum):
     KEEP_ACCOUNT = "keep_account"
 
 
-def _enum(enum_cls: type[StrEnum], name: str) -> sa.Enum:
-    return sa.Enum(
-        enum_cls, name=name, native_enum=False, length=32,
-        values_callable=lambda e: [m.value for m in e], validate_strings=True,
-    )
-
-
 class User(Base):
     __tablename__ = "users"
 
@@ -64,10 +57,11 @@ class User(Base):
     organisation_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("organisations.id", ondelete="SET NULL"))
     locale: Mapped[str | None] = mapped_column(sa.String(5))
-    role: Mapped[Role] = mapped_column(_enum(Role, "role"), default=Role.USER)
-    access_source: Mapped[AccessSource | None] = mapped_column(_enum(AccessSource, "access_source"))
+    role: Mapped[Role] = mapped_column(str_enum(Role, "role"), default=Role.USER)
+    access_source: Mapped[AccessSource | None] = mapped_column(
+        str_enum(AccessSource, "access_source"))
     status: Mapped[AccountStatus] = mapped_column(
-        _enum(AccountStatus, "account_status"), default=AccountStatus.ACTIVE
+        str_enum(AccountStatus, "account_status"), default=AccountStatus.ACTIVE
     )
     policy_version: Mapped[str | None] = mapped_column(sa.String(20))
     policy_accepted_at: Mapped[datetime | None]
@@ -130,7 +124,7 @@ class LinkToken(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    purpose: Mapped[TokenPurpose] = mapped_column(_enum(TokenPurpose, "token_purpose"))
+    purpose: Mapped[TokenPurpose] = mapped_column(str_enum(TokenPurpose, "token_purpose"))
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=now)
     expires_at: Mapped[datetime]

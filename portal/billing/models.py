@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.clock import now
-from portal.db import Base
+from portal.db import Base, str_enum
 
 
 class OrganisationKind(StrEnum):
@@ -25,8 +25,7 @@ class Organisation(Base):
     name: Mapped[str] = mapped_column(sa.String(200))
     org_number: Mapped[str | None] = mapped_column(sa.String(10), unique=True)
     kind: Mapped[OrganisationKind] = mapped_column(
-        sa.Enum(OrganisationKind, name="organisation_kind", native_enum=False, length=32,
-                values_callable=lambda e: [m.value for m in e]))
+        str_enum(OrganisationKind, "organisation_kind"))
     contact_email: Mapped[str | None] = mapped_column(sa.String(254))
     created_at: Mapped[datetime] = mapped_column(default=now)
 

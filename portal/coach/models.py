@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.clock import now
-from portal.db import Base
+from portal.db import Base, str_enum
 
 
 class LinkStatus(StrEnum):
@@ -30,8 +30,7 @@ class CoachLink(Base):
     coach_email: Mapped[str] = mapped_column(sa.String(254))
     coach_name: Mapped[str] = mapped_column(sa.String(200), default="")
     status: Mapped[LinkStatus] = mapped_column(
-        sa.Enum(LinkStatus, name="coach_link_status", native_enum=False, length=16,
-                values_callable=lambda e: [m.value for m in e]), default=LinkStatus.INVITED)
+        str_enum(LinkStatus, "coach_link_status", 16), default=LinkStatus.INVITED)
     invite_token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     invited_at: Mapped[datetime] = mapped_column(default=now)
     invite_expires_at: Mapped[datetime]

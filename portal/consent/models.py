@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.clock import now
-from portal.db import Base
+from portal.db import Base, str_enum
 
 
 class Purpose(StrEnum):
@@ -39,12 +39,10 @@ class ConsentEvent(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
     purpose: Mapped[Purpose] = mapped_column(
-        sa.Enum(Purpose, name="consent_purpose", native_enum=False, length=32,
-                values_callable=lambda e: [m.value for m in e]))
+        str_enum(Purpose, "consent_purpose"))
     granted: Mapped[bool]
     source: Mapped[ConsentSource] = mapped_column(
-        sa.Enum(ConsentSource, name="consent_source", native_enum=False, length=32,
-                values_callable=lambda e: [m.value for m in e]))
+        str_enum(ConsentSource, "consent_source"))
     at: Mapped[datetime] = mapped_column(default=now)
 
     __table_args__ = (sa.Index("ix_consent_events_user_purpose", "user_id", "purpose", "id"),)

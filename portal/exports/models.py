@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.clock import now
-from portal.db import Base
+from portal.db import Base, str_enum
 
 
 class ExportStatus(StrEnum):
@@ -26,8 +26,7 @@ class Export(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
     status: Mapped[ExportStatus] = mapped_column(
-        sa.Enum(ExportStatus, name="export_status", native_enum=False, length=16,
-                values_callable=lambda e: [m.value for m in e]), default=ExportStatus.QUEUED)
+        str_enum(ExportStatus, "export_status", 16), default=ExportStatus.QUEUED)
     progress: Mapped[int] = mapped_column(default=0)
     step: Mapped[str] = mapped_column(sa.String(64), default="")
     error: Mapped[str | None] = mapped_column(sa.String(100))

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.clock import now
-from portal.db import Base
+from portal.db import Base, str_enum
 
 
 class MailStatus(StrEnum):
@@ -32,8 +32,7 @@ class MailMessage(Base):
     body_html: Mapped[str] = mapped_column(sa.Text, default="")
     headers: Mapped[dict] = mapped_column(sa.JSON, default=dict)
     status: Mapped[MailStatus] = mapped_column(
-        sa.Enum(MailStatus, name="mail_status", native_enum=False, length=16,
-                values_callable=lambda e: [m.value for m in e]),
+        str_enum(MailStatus, "mail_status", 16),
         default=MailStatus.PENDING,
     )
     attempts: Mapped[int] = mapped_column(default=0)

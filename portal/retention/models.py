@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.clock import now
-from portal.db import Base
+from portal.db import Base, str_enum
 
 
 class ErasureStep(StrEnum):
@@ -36,11 +36,9 @@ class ErasureCase(Base):
         sa.ForeignKey("users.id", ondelete="SET NULL"), unique=True)
     pseudonym: Mapped[str] = mapped_column(sa.String(40))
     reason: Mapped[ErasureReason] = mapped_column(
-        sa.Enum(ErasureReason, name="erasure_reason", native_enum=False, length=16,
-                values_callable=lambda e: [m.value for m in e]))
+        str_enum(ErasureReason, "erasure_reason", 16))
     step: Mapped[ErasureStep] = mapped_column(
-        sa.Enum(ErasureStep, name="erasure_step", native_enum=False, length=20,
-                values_callable=lambda e: [m.value for m in e]), default=ErasureStep.APPROVED)
+        str_enum(ErasureStep, "erasure_step", 20), default=ErasureStep.APPROVED)
     due_at: Mapped[datetime] = mapped_column(default=now)
     approved_at: Mapped[datetime] = mapped_column(default=now)
     approved_by: Mapped[int | None]

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.clock import now
-from portal.db import Base
+from portal.db import Base, str_enum
 
 TITLE_MAX = 200
 BODY_MAX = 100_000
@@ -27,8 +27,7 @@ class Text(Base):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(sa.String(TITLE_MAX))
     kind: Mapped[TextKind] = mapped_column(
-        sa.Enum(TextKind, name="text_kind", native_enum=False, length=32,
-                values_callable=lambda e: [m.value for m in e]))
+        str_enum(TextKind, "text_kind"))
     body: Mapped[str] = mapped_column(sa.Text)
     shared_with_coach: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=now)

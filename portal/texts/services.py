@@ -47,10 +47,15 @@ def get_own_text(user_id: int, text_id: int) -> Text | None:
 def billing_organisation_for(user: User) -> int | None:
     """The id of the organisation paying for the user's use of Cowrite, or None (self-paying).
 
-    For now that is the user's own sponsoring organisation (`user.organisation_id`). Once
-    coach links exist, the organisation of the user's active coach takes precedence over it:
-    the coach feature extends this function, and every usage event goes through it.
+    While the user has an active coach link, the coach's organisation pays (it gave the user
+    access); otherwise the user's own sponsoring organisation (`user.organisation_id`). Every
+    usage event goes through this function.
     """
+    from portal.coach.services import active_link_for_user
+
+    link = active_link_for_user(user.id)
+    if link is not None and link.organisation_id is not None:
+        return link.organisation_id
     return user.organisation_id
 
 
