@@ -97,9 +97,9 @@ def smtp_server():
     controller.stop()
 
 
-@pytest.fixture(scope="session")
-def app(database_url, smtp_server):
-    app = create_app({
+def app_config(database_url: str, smtp_server, base_url: str) -> dict:
+    """The configuration every test app shares (the in-process one and the live server)."""
+    return {
         "TESTING": True,
         "DATABASE_URL": database_url,
         "REDIS_URL": REDIS_TEST_URL,
@@ -108,9 +108,15 @@ def app(database_url, smtp_server):
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": smtp_server.port,
         "SMTP_SECURITY": "none",
-        "BASE_URL": "http://portal.test",
+        "BASE_URL": base_url,
         "SERVER_NAME": None,
-    })
+    }
+
+
+
+@pytest.fixture(scope="session")
+def app(database_url, smtp_server):
+    app = create_app(app_config(database_url, smtp_server, "http://portal.test"))
     _APP["app"] = app
     _register_test_routes(app)
     return app

@@ -21,7 +21,7 @@ import pytest
 import redis
 import sqlalchemy as sa
 
-from tests.conftest import REDIS_TEST_URL, free_port, links_in, make_user
+from tests.conftest import REDIS_TEST_URL, app_config, free_port, links_in, make_user
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -63,18 +63,7 @@ def live_server(database_url, smtp_server):
     _require_compiled_catalogues()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    app = create_app({
-        "TESTING": True,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": REDIS_TEST_URL,
-        "SECRET_KEY": "test-secret-key",
-        "MAIL_BACKEND": "smtp",
-        "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": smtp_server.port,
-        "SMTP_SECURITY": "none",
-        "BASE_URL": url,
-        "SERVER_NAME": None,
-    })
+    app = create_app(app_config(database_url, smtp_server, url))
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
