@@ -27,11 +27,17 @@ class Normalised:
         field.data = value
 
 
-PHONE = Normalised(normalise_phone, _l("Enter a phone number with digits only, like "
-                                       "070-123 45 67 or +44 20 7946 0958."))
-ORG_NUMBER = Normalised(normalise_org_number, _l("Enter a valid organisation number: 10 "
-                                                 "digits, like 556016-0680. Check the last "
-                                                 "digit."))
+class Phone(Normalised):
+    def __init__(self) -> None:
+        super().__init__(normalise_phone, _l("Enter a phone number with digits only, like "
+                                             "070-123 45 67 or +44 20 7946 0958."))
+
+
+class OrgNumber(Normalised):
+    def __init__(self) -> None:
+        super().__init__(normalise_org_number, _l("Enter a valid organisation number: 10 "
+                                                  "digits, like 556016-0680. Check the last "
+                                                  "digit."))
 
 
 class ProfileForm(FlaskForm):
@@ -39,10 +45,10 @@ class ProfileForm(FlaskForm):
                        validators=[DataRequired(_l("Enter your name.")), CleanText(200)],
                        render_kw={"autocomplete": "name"})
     phone = StringField(_l("Phone number (optional)"), filters=[strip_filter],
-                        validators=[CleanText(40), PHONE],
+                        validators=[CleanText(40), Phone()],
                         render_kw={"autocomplete": "tel", "inputmode": "tel"})
     org_number = StringField(_l("Organisation number (optional)"), filters=[strip_filter],
-                             validators=[CleanText(20), ORG_NUMBER],
+                             validators=[CleanText(20), OrgNumber()],
                              render_kw={"inputmode": "numeric"})
 
 

@@ -1,0 +1,1 @@
+"""Rights requests (erasure, restriction, rectification, objection) and the DPO's handling."""
