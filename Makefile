@@ -62,6 +62,10 @@ bench-worker: setup
 bench-export: setup
 	$(PY) -m bench.export
 
+.PHONY: bench-retention
+bench-retention: setup
+	$(PY) -m bench.retention
+
 # --- translations --------------------------------------------------------------------------
 
 translations: $(STAMP)

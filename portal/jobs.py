@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 log = logging.getLogger(__name__)
 
 QUEUE_NAMES = ("default",)
+FAILED_JOB_TTL = 86400  # failed jobs (ids and a message-free traceback) are kept one day
 _PENDING_KEY = "portal_pending_jobs"
 _ALIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
@@ -64,7 +65,7 @@ def enqueue(func: str, *args, job_id: str, retry_intervals: Iterable[int] = ()) 
     intervals = list(retry_intervals)
     try:
         get_queue().enqueue(
-            func, *args, job_id=job_id, failure_ttl=7 * 86400, result_ttl=3600,
+            func, *args, job_id=job_id, failure_ttl=FAILED_JOB_TTL, result_ttl=3600,
             retry=RQRetry(max=len(intervals), interval=intervals) if intervals else None,
         )
         return True

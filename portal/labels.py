@@ -2,6 +2,7 @@
 from flask_babel import lazy_gettext as _l
 
 from portal.auth.models import AccessSource, AccountStatus, Role
+from portal.coach.models import LinkStatus
 from portal.consent.models import ConsentSource, Purpose
 from portal.mail.models import MailStatus
 from portal.texts.models import TextKind
@@ -40,6 +41,22 @@ EVENT_LABELS = {
     "text.updated": _l("Text changed"),
     "text.deleted": _l("Text deleted"),
     "text.share_changed": _l("Sharing with job coach changed"),
+    "coach.invited": _l("Job coach invited"),
+    "coach.invitation_resent": _l("Job coach invitation sent again"),
+    "coach.invitation_cancelled": _l("Job coach invitation cancelled"),
+    "coach.invitation_expired": _l("Job coach invitation expired"),
+    "coach.link_accepted": _l("Job coach accepted the invitation"),
+    "coach.link_revoked": _l("Job coach link ended"),
+    "coach.text_read": _l("Your job coach read a text"),
+    "organisation.created": _l("Organisation registered"),
+    "billing.basis_downloaded": _l("Invoice basis downloaded"),
+    "inactivity.warned": _l("Warning sent: the account has not been used for almost six "
+                            "months"),
+    "inactivity.kept": _l("Account kept with the link in the warning"),
+    "erasure.started": _l("Erasure started"),
+    "erasure.cancelled": _l("Deletion cancelled: the account was used again"),
+    "erasure.invoicing_closed": _l("Invoicing period closed"),
+    "erasure.deleted": _l("Deleted for good"),
 }
 
 STATUS_LABELS = {
@@ -80,10 +97,19 @@ MAIL_STATUS_LABELS = {
 
 USAGE_LABELS = {"text_created": _l("Text created")}
 
+LINK_STATUS_LABELS = {
+    LinkStatus.INVITED: _l("Invited"),
+    LinkStatus.ACTIVE: _l("Active"),
+    LinkStatus.REVOKED: _l("Revoked"),
+    LinkStatus.EXPIRED: _l("Expired"),
+    LinkStatus.CANCELLED: _l("Cancelled"),
+}
+
 
 def jinja_globals() -> dict:
     return {"role_labels": ROLE_LABELS, "source_labels": ACCESS_SOURCE_LABELS,
             "event_labels": EVENT_LABELS, "status_labels": STATUS_LABELS,
             "language_labels": LANGUAGE_LABELS, "text_kind_labels": TEXT_KIND_LABELS,
             "purpose_labels": PURPOSE_LABELS, "consent_source_labels": CONSENT_SOURCE_LABELS,
-            "mail_status_labels": MAIL_STATUS_LABELS, "usage_labels": USAGE_LABELS}
+            "mail_status_labels": MAIL_STATUS_LABELS, "usage_labels": USAGE_LABELS,
+            "link_status_labels": LINK_STATUS_LABELS}

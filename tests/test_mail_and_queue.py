@@ -111,10 +111,10 @@ def test_web_request_does_not_hang_when_redis_is_down(app, client, outbox):
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(MailMessage)) == 1
         assert run_jobs() == 0  # nothing reached the queue
-        assert jobs.reconcile() == {"mail": 0}  # too fresh: maybe still on its way
+        assert jobs.reconcile()["mail"] == 0  # too fresh: maybe still on its way
         with time_machine.travel(now() + timedelta(minutes=3)):
-            assert jobs.reconcile() == {"mail": 1}
-            assert jobs.reconcile() == {"mail": 0}  # the live job is not enqueued twice
+            assert jobs.reconcile()["mail"] == 1
+            assert jobs.reconcile()["mail"] == 0  # the live job is not enqueued twice
         run_jobs()
     assert len(outbox) == 1
 

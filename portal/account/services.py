@@ -11,6 +11,8 @@ from portal.auth.models import AuthSession, LinkToken, LoginEvent, TokenPurpose,
 from portal.auth.services import consume_token, find_user_by_email, issue_token, link_for
 from portal.billing.models import Organisation, UsageEvent
 from portal.clock import now
+from portal.coach import services as coach_services
+from portal.coach.models import CoachRead
 from portal.consent.models import COOKIE_PURPOSES, MARKETING_PURPOSES, ConsentEvent
 from portal.consent.services import current_state
 from portal.db import db
@@ -42,7 +44,11 @@ class MyData:
     messages: list[MailMessage]
     message_count: int
     activity: list[AuditEvent]
-    extra: dict = field(default_factory=dict)
+    coach_link: object = None
+    coach_links: list = field(default_factory=list)
+    coach_reads: list = field(default_factory=list)
+    coach_read_count: int = 0
+    exports: list = field(default_factory=list)
 
 
 def _count(query) -> int:
@@ -84,6 +90,10 @@ def gather_my_data(user: User) -> MyData:
             .order_by(MailMessage.id.desc()).limit(10))),
         message_count=_count(sa.select(MailMessage.id).where(MailMessage.user_id == uid)),
         activity=activity_log(uid, limit=10),
+        coach_link=coach_services.current_link_for_user(uid),
+        coach_links=coach_services.links_for_user(uid),
+        coach_reads=coach_services.reads_for_user(uid, limit=10),
+        coach_read_count=_count(sa.select(CoachRead.id).where(CoachRead.user_id == uid)),
     )
 
 
@@ -102,15 +112,19 @@ def activity_log(user_id: int, limit: int = 100) -> list[AuditEvent]:
 def correction_recipients(user: User) -> list[tuple[str, str]]:
     """Who has received the user's profile data and must hear of a correction (Art. 19).
 
-    Today that is the organisation that gave access (it sees the name on invoice bases);
-    the coach feature adds the active coach and the coach's organisation.
+    The organisation that gave access (it sees the name on invoice bases), the active coach
+    and the coach's organisation; each address once.
     """
+    from portal.coach.services import correction_recipients_for
+
     recipients = []
     if user.organisation_id:
         org = db.session.get(Organisation, user.organisation_id)
         if org is not None and org.contact_email:
             recipients.append((org.contact_email, org.name))
-    return recipients
+    recipients += correction_recipients_for(user)
+    unique = {address.lower(): (address, name) for address, name in reversed(recipients)}
+    return list(reversed(unique.values()))
 
 
 def correct_profile(user: User, changes: dict) -> list[str]:

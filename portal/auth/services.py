@@ -238,9 +238,17 @@ def load_session(raw: str) -> User | None:
     user = record.user
     if not user.is_active:
         return None
+    # The session's last_seen_at (idle limit) every 5 minutes; the account's last_active_at
+    # (the 6-month inactivity rule) at most once an hour. Any activity after an inactivity
+    # warning clears the warning at once, which cancels the pending deletion.
+    changed = False
     if stamp - record.last_seen_at > _TOUCH_EVERY:
-        record.last_seen_at = stamp
-        user.last_active_at = stamp
+        record.last_seen_at, changed = stamp, True
+    if stamp - user.last_active_at >= timedelta(hours=1):
+        user.last_active_at, changed = stamp, True
+    if user.inactivity_warned_at is not None:
+        user.inactivity_warned_at, changed = None, True
+    if changed:
         db.session.commit()
     user.session_token, user.auth_session = raw, record
     return user

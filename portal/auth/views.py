@@ -26,7 +26,8 @@ _LINK_KEY = "pending_link"
 
 def home_for(user) -> str:
     """Where a user lands after login: their data for users, the account page otherwise."""
-    return url_for("account.my_data" if user.role == Role.USER else "account.overview")
+    landing = {Role.USER: "account.my_data", Role.COACH: "coach.index"}
+    return url_for(landing.get(user.role, "account.overview"))
 
 
 def _login_account_key() -> str:
@@ -78,6 +79,10 @@ def resend_verification():
 def follow_link(token: str):
     """Every mailed link lands here; the token leaves the URL at once."""
     check = services.check_token(token)
+    if check.token is not None and check.token.purpose == TokenPurpose.KEEP_ACCOUNT:
+        from portal.retention.views import start_keep_account
+
+        return start_keep_account(token, check)
     if check.problem is not None:
         return _link_problem(check)
     if check.token.purpose == TokenPurpose.VERIFY_EMAIL:

@@ -310,6 +310,7 @@ def create_coach_account(link: CoachLink, name: str, password: str, locale: str,
 
 def accept_invitation(link: CoachLink, coach: User) -> None:
     """Make the link active for `coach`; the user is told by mail. The token is spent."""
+    db.session.refresh(link, with_for_update=True)  # two tabs accepting at once: one wins
     if link.status != LinkStatus.INVITED or coach.role != Role.COACH:
         raise ValueError("only a waiting invitation can be accepted, by a coach account")
     stamp = now()
@@ -365,6 +366,17 @@ def shared_texts(user_id: int) -> list[Text]:
         sa.select(Text).where(Text.user_id == user_id, Text.shared_with_coach.is_(True))
         .options(defer(Text.body, raiseload=True))
         .order_by(Text.updated_at.desc(), Text.id.desc())))
+
+
+def shared_text_counts(user_ids: list[int]) -> dict[int, int]:
+    """How many texts each of these users shares, in one grouped query."""
+    if not user_ids:
+        return {}
+    rows = db.session.execute(
+        sa.select(Text.user_id, sa.func.count(Text.id))
+        .where(Text.user_id.in_(user_ids), Text.shared_with_coach.is_(True))
+        .group_by(Text.user_id))
+    return {user_id: count for user_id, count in rows}
 
 
 def shared_text(user_id: int, text_id: int) -> Text | None:

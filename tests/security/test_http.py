@@ -83,7 +83,8 @@ def test_password_reset_answer_does_not_reveal_accounts(client, outbox):
     make_user()
     known = post_form(client, "/glomt-losenord", {"email": "anna@example.se"})
     unknown = post_form(client, "/glomt-losenord", {"email": "ingen@example.se"})
-    assert known.get_data(as_text=True) == unknown.get_data(as_text=True)
+    strip = lambda r: re.sub(r'value="[^"]*"', "", r.get_data(as_text=True))  # noqa: E731
+    assert strip(known) == strip(unknown)  # (CSRF tokens carry a timestamp)
     run_jobs()
     assert [m["To"].addresses[0].addr_spec for m in outbox] == ["anna@example.se"]
 

@@ -1,0 +1,61 @@
+"""Human-readable names for the export feature's codes (and codes the PDF shows that
+portal.labels does not name yet)."""
+from datetime import datetime
+
+from flask_babel import format_datetime, get_locale
+from flask_babel import lazy_gettext as _l
+
+from portal.auth.models import TokenPurpose
+from portal.coach.models import LinkStatus
+from portal.exports.models import ExportStatus
+
+STATUS_LABELS = {
+    ExportStatus.QUEUED: _l("Queued"),
+    ExportStatus.RUNNING: _l("In progress"),
+    ExportStatus.READY: _l("Ready"),
+    ExportStatus.FAILED: _l("Failed"),
+    ExportStatus.EXPIRED: _l("Expired and deleted"),
+    ExportStatus.VOIDED: _l("Cancelled and deleted"),
+}
+
+EVENT_LABELS = {
+    "export.requested": _l("Export of your data requested"),
+    "export.retried": _l("Export tried again"),
+    "export.downloaded": _l("Export downloaded"),
+    "export.download_denied": _l("Download refused: the export was not yours"),
+    "export.expired": _l("Export deleted after 7 days"),
+    "exports.voided": _l("Exports deleted because of an erasure"),
+}
+
+TOKEN_PURPOSE_LABELS = {
+    TokenPurpose.VERIFY_EMAIL: _l("Confirm your e-mail address"),
+    TokenPurpose.RESET_PASSWORD: _l("Choose a new password"),
+    TokenPurpose.SET_PASSWORD: _l("Choose a password"),
+    TokenPurpose.CHANGE_EMAIL: _l("Confirm a new e-mail address"),
+}
+
+COACH_STATUS_LABELS = {
+    LinkStatus.INVITED: _l("Invited"),
+    LinkStatus.ACTIVE: _l("Active"),
+    LinkStatus.REVOKED: _l("Access removed"),
+    LinkStatus.EXPIRED: _l("Invitation expired"),
+    LinkStatus.CANCELLED: _l("Invitation cancelled"),
+}
+
+
+def pdf_labels() -> dict:
+    return {"export_status": STATUS_LABELS, "event": EVENT_LABELS,
+            "token_purpose": TOKEN_PURPOSE_LABELS, "coach_status": COACH_STATUS_LABELS}
+
+
+# A date and time in running text: Swedish writes "25 november 2026 kl. 22.00".
+LONG_PATTERNS = {"sv": "d MMMM y 'kl'. HH.mm", "en": "d MMMM y, HH:mm"}
+
+
+def when_long(value: datetime | None) -> str:
+    """A date and time for running text, in the reader's language (Stockholm time)."""
+    if value is None:
+        return ""
+    locale = get_locale()
+    pattern = LONG_PATTERNS.get(locale.language if locale else "sv", LONG_PATTERNS["en"])
+    return format_datetime(value, pattern)
