@@ -57,6 +57,12 @@ EVENT_LABELS = {
     "erasure.cancelled": _l("Deletion cancelled: the account was used again"),
     "erasure.invoicing_closed": _l("Invoicing period closed"),
     "erasure.deleted": _l("Deleted for good"),
+    "export.requested": _l("Export of your data requested"),
+    "export.retried": _l("Export tried again"),
+    "export.downloaded": _l("Export downloaded"),
+    "export.download_denied": _l("Download refused: the export was not yours"),
+    "export.expired": _l("Export deleted after 7 days"),
+    "exports.voided": _l("Exports deleted because of an erasure"),
 }
 
 STATUS_LABELS = {
@@ -112,4 +118,11 @@ def jinja_globals() -> dict:
             "language_labels": LANGUAGE_LABELS, "text_kind_labels": TEXT_KIND_LABELS,
             "purpose_labels": PURPOSE_LABELS, "consent_source_labels": CONSENT_SOURCE_LABELS,
             "mail_status_labels": MAIL_STATUS_LABELS, "usage_labels": USAGE_LABELS,
-            "link_status_labels": LINK_STATUS_LABELS}
+            "link_status_labels": LINK_STATUS_LABELS,
+            "export_status_labels": _export_status_labels()}
+
+
+def _export_status_labels() -> dict:
+    from portal.exports.labels import STATUS_LABELS
+
+    return STATUS_LABELS

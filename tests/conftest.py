@@ -21,7 +21,7 @@ from argon2 import PasswordHasher  # noqa: E402
 
 import portal.auth.passwords as passwords  # noqa: E402
 from portal import create_app  # noqa: E402
-from portal.db import db, make_engine, normalise_url  # noqa: E402
+from portal.db import db, normalise_url  # noqa: E402
 
 REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")

@@ -177,13 +177,20 @@ def test_redis_down_leaves_the_row_queued_for_the_reconciler(app, client, anna):
     assert export_of(anna.id).status == ExportStatus.READY
 
 
-def test_a_running_export_whose_worker_died_is_enqueued_again(app, anna):
-    export = add_export(anna.id, ExportStatus.RUNNING, started_at=now() - timedelta(minutes=20),
-                        step="pdf", progress=25)
+def test_an_export_whose_worker_died_is_marked_failed_and_can_be_retried(app, client, anna):
+    fresh = add_export(anna.id, ExportStatus.RUNNING, started_at=now() - timedelta(minutes=5))
     with app.app_context():
-        assert jobs.reconcile()["exports"] == 1
-        run_jobs()
-    assert export_of(anna.id).status == ExportStatus.READY and export.id == export_of(anna.id).id
+        assert jobs.reconcile()["exports"] == 0
+        assert export_of(anna.id).status == ExportStatus.RUNNING  # may still be working
+        with time_machine.travel(now() + timedelta(minutes=11)):
+            assert jobs.reconcile()["exports"] == 0
+    lost = export_of(anna.id)
+    assert (lost.id, lost.status, lost.error) == (fresh.id, ExportStatus.FAILED, "WorkerLost")
+    assert "Försök igen" in client.get(PAGE).get_data(as_text=True)
+    assert post_form(client, f"{PAGE}/{lost.id}/forsok-igen", {},
+                     form_path=PAGE).status_code == 302
+    run_jobs()
+    assert export_of(anna.id).status == ExportStatus.READY
 
 
 def test_second_export_while_one_is_in_progress_is_refused_in_swedish(client, anna):
@@ -399,13 +406,14 @@ def test_english_users_get_their_export_and_mail_in_english(client, anna, outbox
     assert [m["Subject"] for m in outbox] == ["Your export is ready"]
 
 
-def test_build_is_idempotent_and_skips_ready_voided_and_expired_exports(app, client, anna,
+def test_build_is_idempotent_and_builds_only_queued_exports(app, client, anna,
                                                                          outbox):
     export = request_and_build(client)
     blobs = db.session.scalar(sa.select(sa.func.count()).select_from(StoredBlob))
     with app.app_context():
         assert tasks.build_export(export.id) == "skipped"
-        for status in (ExportStatus.VOIDED, ExportStatus.EXPIRED):
+        for status in (ExportStatus.VOIDED, ExportStatus.EXPIRED, ExportStatus.RUNNING,
+                       ExportStatus.FAILED):
             other = add_export(anna.id, status)
             assert tasks.build_export(other.id) == "skipped"
         assert tasks.build_export(999_999) == "skipped"

@@ -156,7 +156,6 @@ def test_worker_process_runs_jobs_in_app_context(app, ctx, database_url, smtp_se
 
 def test_redis_holds_ids_only_never_addresses_or_names(app, client):
     """Queued, finished and failed jobs, and rate-limit keys: no e-mail address, no name."""
-    from portal.mail.tasks import DeliveryError  # noqa: F401  (failed jobs below)
 
     make_user(email="hemlig.person@example.se", name="Hemlig Persson")
     post_form(client, "/glomt-losenord", {"email": "hemlig.person@example.se"})

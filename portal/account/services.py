@@ -13,6 +13,7 @@ from portal.billing.models import Organisation, UsageEvent
 from portal.clock import now
 from portal.coach import services as coach_services
 from portal.coach.models import CoachRead
+from portal.exports.services import list_exports
 from portal.consent.models import COOKIE_PURPOSES, MARKETING_PURPOSES, ConsentEvent
 from portal.consent.services import current_state
 from portal.db import db
@@ -94,6 +95,7 @@ def gather_my_data(user: User) -> MyData:
         coach_links=coach_services.links_for_user(uid),
         coach_reads=coach_services.reads_for_user(uid, limit=10),
         coach_read_count=_count(sa.select(CoachRead.id).where(CoachRead.user_id == uid)),
+        exports=list_exports(uid, limit=10),
     )
 
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from portal import audit
-from portal.auth.models import (AccessSource, AccountStatus, AuthSession, LinkToken, Role,
+from portal.auth.models import (AccessSource, AuthSession, LinkToken, Role,
                                 TokenPurpose, User)
 from portal.auth.passwords import hash_password, needs_rehash, verify_password
 from portal.clock import now

@@ -13,13 +13,9 @@ import csv
 import hashlib
 import hmac
 import io
-import mimetypes
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
-from urllib.parse import urlsplit
-from urllib.request import url2pathname
 
 import sqlalchemy as sa
 from dateutil.relativedelta import relativedelta
@@ -33,9 +29,10 @@ from portal.clock import STOCKHOLM, now
 from portal.config import ROOT
 from portal.db import db
 from portal.validation import format_org_number
+from portal.exports.render import render_pdf, safe_url_fetcher  # noqa: F401 (re-used)
 
 BILLABLE_KINDS = ("text_created",)
-STATIC_DIR = ROOT / "static"
+STATIC_DIR = ROOT / "static"  # (the fetcher itself lives in portal.exports.render)
 _MONTH_RE = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 _CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -190,43 +187,9 @@ def basis_csv(basis: InvoiceBasis) -> bytes:
 
 # --- PDF ------------------------------------------------------------------------------------
 
-def static_path_for(url: str) -> Path | None:
-    """The file a `file:` URL names, if it is a file under static/; None for anything else."""
-    parts = urlsplit(url)
-    if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
-        return None
-    path = Path(url2pathname(parts.path)).resolve()
-    root = STATIC_DIR.resolve()
-    if not path.is_relative_to(root) or not path.is_file():
-        return None
-    return path
-
-
 def static_only_fetcher():
-    """A WeasyPrint URL fetcher that serves files under static/ and refuses everything else
-    (http, https, data, other files). WeasyPrint 70 needs a `URLFetcher` instance, not a bare
-    function, so this returns one."""
-    from weasyprint.urls import URLFetcher, URLFetcherResponse
-
-    class StaticOnlyFetcher(URLFetcher):
-        def fetch(self, url, headers=None):
-            path = static_path_for(url)
-            if path is None:
-                raise ValueError("refused: only files under static/ may be fetched")
-            mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            return URLFetcherResponse(path.as_uri(), path.read_bytes(),
-                                      headers={"Content-Type": mime})
-
-    return StaticOnlyFetcher(allowed_protocols=("file",), allow_redirects=False)
-
-
-def render_pdf(html: str) -> bytes:
-    """Render escaped HTML to a tagged PDF with the static-only fetcher."""
-    from weasyprint import HTML
-
-    document = HTML(string=html, base_url=STATIC_DIR.as_uri() + "/",
-                    url_fetcher=static_only_fetcher())
-    return document.write_pdf(pdf_variant="pdf/ua-1")
+    """The PDF URL fetcher shared with exports: files under static/ only."""
+    return safe_url_fetcher()
 
 
 def page_counter_css(label: str) -> str:

@@ -8,6 +8,7 @@ from flask_babel import lazy_gettext as _l
 from portal.auth.models import TokenPurpose
 from portal.coach.models import LinkStatus
 from portal.exports.models import ExportStatus
+from portal.labels import EVENT_LABELS
 
 STATUS_LABELS = {
     ExportStatus.QUEUED: _l("Queued"),
@@ -18,14 +19,6 @@ STATUS_LABELS = {
     ExportStatus.VOIDED: _l("Cancelled and deleted"),
 }
 
-EVENT_LABELS = {
-    "export.requested": _l("Export of your data requested"),
-    "export.retried": _l("Export tried again"),
-    "export.downloaded": _l("Export downloaded"),
-    "export.download_denied": _l("Download refused: the export was not yours"),
-    "export.expired": _l("Export deleted after 7 days"),
-    "exports.voided": _l("Exports deleted because of an erasure"),
-}
 
 TOKEN_PURPOSE_LABELS = {
     TokenPurpose.VERIFY_EMAIL: _l("Confirm your e-mail address"),

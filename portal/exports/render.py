@@ -16,7 +16,7 @@ import zipfile
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 from babel import dates as babel_dates
@@ -75,7 +75,7 @@ def safe_url_fetcher(root: Path = STATIC_ROOT):
             if parts.scheme.lower() != "file" or parts.netloc not in ("", "localhost"):
                 return None
             try:
-                path = Path(url2pathname(unquote(parts.path))).resolve(strict=True)
+                path = Path(url2pathname(parts.path)).resolve(strict=True)
             except (OSError, RuntimeError, ValueError):
                 return None
             if not path.is_relative_to(self.root) or not path.is_file():

@@ -1,7 +1,7 @@
 """Worker jobs for exports: build one, expire old ones, and re-enqueue forgotten ones.
 
-`build_export` takes an id only, is idempotent (a ready, voided or expired export is
-skipped) and reports each step both in the database row (committed per step, which the
+`build_export` takes an id only, is idempotent (only a queued export is built; one that is
+running, ready, failed, voided or expired is skipped) and reports each step both in the database row (committed per step, which the
 page polls) and in the RQ job's meta. On failure the row records the exception's class name
 only, and what is raised carries no personal data.
 """
@@ -30,7 +30,7 @@ from portal.storage import put_blob
 from portal.urls import external_url
 
 log = logging.getLogger(__name__)
-STARTABLE = (ExportStatus.QUEUED, ExportStatus.RUNNING)  # RUNNING: a worker died mid-job
+PENDING = (ExportStatus.QUEUED, ExportStatus.RUNNING)
 STUCK_AFTER = timedelta(minutes=15)
 
 
@@ -52,8 +52,8 @@ def _report(export: Export, step: str) -> None:
 
 def build_export(export_id: int) -> str:
     """Build the PDF and JSON of everything, zip, store encrypted, mail the owner."""
-    export = db.session.get(Export, export_id)
-    if export is None or export.status not in STARTABLE:
+    export = db.session.get(Export, export_id, with_for_update=True)  # claim it once
+    if export is None or export.status != ExportStatus.QUEUED:
         db.session.rollback()
         return "skipped"
     export.status, export.started_at, export.error = ExportStatus.RUNNING, now(), None
@@ -126,17 +126,30 @@ def expire_exports() -> int:
 
 @jobs.reconciler("exports")
 def requeue_stuck_exports() -> int:
-    """Enqueue queued exports (and ones whose worker died) that no live job is carrying."""
+    """Enqueue queued exports that no live job carries (Redis was down when they were asked
+    for). An export left running by a worker that died is marked failed instead, so the
+    owner sees it and can try again, and a job that kills its worker cannot loop."""
     moment = now()
     rows = db.session.execute(
         sa.select(Export.id, Export.status, Export.requested_at, Export.started_at)
-        .where(Export.status.in_(STARTABLE)).order_by(Export.id).limit(500)).all()
-    count = 0
+        .where(Export.status.in_(PENDING)).order_by(Export.id).limit(500)).all()
+    count, lost = 0, []
     for export_id, status, requested_at, started_at in rows:
-        since = started_at if status == ExportStatus.RUNNING else requested_at
-        grace = STUCK_AFTER if status == ExportStatus.RUNNING else timedelta(minutes=2)
-        if since and moment - since < grace:
+        running = status == ExportStatus.RUNNING
+        since = (started_at if running else requested_at) or moment
+        if moment - since < (STUCK_AFTER if running else timedelta(minutes=2)):
             continue
-        if not jobs.job_is_alive(services.job_id(export_id)):
+        if jobs.job_is_alive(services.job_id(export_id)):
+            continue
+        if running:
+            lost.append(export_id)
+        else:
             count += jobs.enqueue(services.JOB, export_id, job_id=services.job_id(export_id))
+    if lost:
+        db.session.execute(sa.update(Export).where(Export.id.in_(lost),
+                                                   Export.status == ExportStatus.RUNNING)
+                           .values(status=ExportStatus.FAILED, error="WorkerLost",
+                                   finished_at=moment))
+        db.session.commit()
+        log.error("exports %s lost their worker; marked failed", lost)
     return count
