@@ -70,15 +70,13 @@ def count_view(day: date, route: str) -> None:
     session.commit()
 
 
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}  # the two we support
+
+
 def _upsert(dialect: str, day: date, route: str):
+    """INSERT … ON CONFLICT DO UPDATE for the supported databases (KeyError otherwise)."""
     table = DailyPageView.__table__
-    if dialect == "postgresql":
-        insert = postgresql.insert(table)
-    elif dialect == "sqlite":
-        insert = sqlite.insert(table)
-    else:
-        raise NotImplementedError(f"no upsert for {dialect}")
-    stmt = insert.values(day=day, route=route, views=1)
+    stmt = _INSERTS[dialect](table).values(day=day, route=route, views=1)
     return stmt.on_conflict_do_update(index_elements=[table.c.day, table.c.route],
                                       set_={"views": table.c.views + 1})
 
