@@ -109,11 +109,13 @@ def _register_blueprints(app: Flask) -> None:
     from portal.billing.views import bp as billing_bp
     from portal.coach.views import bp as coach_bp
     from portal.exports.views import bp as exports_bp
+    from portal.requests.dpo_views import bp as dpo_bp
+    from portal.requests.views import bp as requests_bp
     from portal.retention.views import bp as retention_bp
     from portal.texts.views import bp as texts_bp
 
     for bp in (pages_bp, auth_bp, account_bp, texts_bp, cookies_bp, marketing_bp, coach_bp,
-               exports_bp, billing_bp, retention_bp):
+               exports_bp, billing_bp, retention_bp, requests_bp, dpo_bp):
         app.register_blueprint(bp)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = Path(os.environ.get("PORTAL_INSTANCE", ROOT / "instance"))
 
-REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "DATA_KEYS", "DATABASE_URL", "REDIS_URL")
+REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "DATA_KEYS", "DATABASE_URL", "REDIS_URL", "SIGNING_KEY")
 
 
 class ConfigError(RuntimeError):
@@ -50,12 +50,16 @@ def load_config(overrides: dict | None = None) -> dict:
             )
     secret = env.get("SECRET_KEY") or _instance_secret("secret_key", lambda: secrets.token_hex(32))
     data_keys = env.get("DATA_KEYS") or _instance_secret("data_key", _new_data_key)
+    from portal.requests.signing import new_private_key_b64
+
+    signing_key = env.get("SIGNING_KEY") or _instance_secret("signing_key", new_private_key_b64)
     secure_cookies = _bool(env.get("SESSION_COOKIE_SECURE"), production)
 
     cfg = {
         "PORTAL_ENV": "production" if production else "development",
         "SECRET_KEY": secret,
         "DATA_KEYS": data_keys,
+        "SIGNING_KEY": signing_key,
         "DATABASE_URL": env.get("DATABASE_URL") or f"sqlite:///{INSTANCE / 'portal.db'}",
         "REDIS_URL": env.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
         "BASE_URL": env.get("PORTAL_BASE_URL", f"http://127.0.0.1:{env.get('PORT', '5000')}"),

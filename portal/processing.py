@@ -69,7 +69,8 @@ REGISTER: tuple[Category, ...] = (
                       "7 days."), WHILE_ACTIVE),
         recipients=(SUBPROCESSORS,),
         source=FROM_SERVICE,
-        fields=("users.password_hash", "users.password_changed_at",
+        fields=("users.password_hash", "users.password_changed_at", "users.totp_secret",
+                "users.totp_enrolled_at", "users.totp_last_step",
                 "auth_sessions.token_hash", "auth_sessions.created_at",
                 "auth_sessions.last_seen_at", "link_tokens.purpose", "link_tokens.token_hash",
                 "link_tokens.created_at", "link_tokens.expires_at", "link_tokens.used_at",
@@ -157,7 +158,15 @@ REGISTER: tuple[Category, ...] = (
         retention=(WHILE_ACTIVE, AFTER_ERASURE),
         recipients=(_l("Our data protection officer."),),
         source=FROM_YOU,
-        fields=(),
+        fields=tuple(f"rights_requests.{c}" for c in (
+            "reference", "kind", "status", "details", "signature_name", "declaration_at",
+            "received_at", "due_on", "extension_months", "extension_reason", "decided_at",
+            "decided_by", "decision_reason", "receipt_payload", "receipt_signature",
+            "receipt_blob_id", "id_verified_by", "id_verified_at"))
+        + tuple(f"request_uploads.{c}" for c in (
+            "request_id", "purpose", "received_kind", "received_size", "sha256", "pages",
+            "blob_id", "created_at", "destroyed_at"))
+        + tuple(f"request_events.{c}" for c in ("request_id", "at", "actor_id", "action", "note")),
     ),
     Category(
         key="exports",

@@ -21,13 +21,18 @@ def user_linked_columns() -> set[str]:
     """Every column of every table that holds data about a user (users and its FK children)."""
     import portal.models  # noqa: F401
 
+    linked = {"users", "audit_events"}  # audit_events.subject_id names the user, without an FK
+    while True:  # tables that point at a user-linked table are user-linked too
+        more = {t.name for t in Base.metadata.sorted_tables
+                if any(fk.column.table.name in linked for fk in t.foreign_keys)
+                and t.name not in {"organisations", "stored_blobs"} | linked}
+        if not more:
+            break
+        linked |= more
+    linked |= {"stored_blobs"}  # the user's encrypted files (user_id FK)
     columns = set()
     for table in Base.metadata.sorted_tables:
-        linked = table.name == "users" or any(
-            fk.column.table.name == "users" for fk in table.foreign_keys)
-        if table.name == "audit_events":
-            linked = True  # subject_id points at the user without a foreign key
-        if linked:
+        if table.name in linked:
             columns |= {f"{table.name}.{c.name}" for c in table.columns if c.name not in KEYS}
     return columns - {"audit_events.subject_id"}
 

@@ -68,6 +68,9 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=now)
     last_active_at: Mapped[datetime] = mapped_column(default=now, index=True)
     inactivity_warned_at: Mapped[datetime | None]
+    totp_secret: Mapped[bytes | None] = mapped_column(sa.LargeBinary)  # AES-GCM encrypted
+    totp_enrolled_at: Mapped[datetime | None]
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)  # replay protection
 
     sessions: Mapped[list[AuthSession]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
