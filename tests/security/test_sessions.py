@@ -137,7 +137,8 @@ def test_production_cookies_are_secure_and_host_prefixed(monkeypatch):
 
     for name, value in {"PORTAL_ENV": "production", "SECRET_KEY": "s" * 40,
                         "DATA_KEYS": "k1:" + "A" * 43, "DATABASE_URL": "postgresql://x/y",
-                        "REDIS_URL": "redis://r:6379/0"}.items():
+                        "REDIS_URL": "redis://r:6379/0",
+                        "SIGNING_KEY": "A" * 43}.items():
         monkeypatch.setenv(name, value)
     cfg = load_config()
     assert cfg["SESSION_COOKIE_SECURE"] is True
