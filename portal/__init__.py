@@ -5,7 +5,7 @@ import logging
 import re
 
 from flask import Flask, has_request_context, request
-from flask_babel import format_datetime, get_locale
+from flask_babel import format_date, format_datetime, get_locale
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -68,6 +68,8 @@ def _init_babel(app: Flask) -> None:
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.filters["datetime"] = lambda value, fmt="medium": (
         format_datetime(value, fmt) if value else "")
+    app.jinja_env.filters["dateformat"] = lambda value, fmt="long": (
+        format_date(value, fmt) if value else "")
     from portal.validation import format_org_number, format_phone
 
     app.jinja_env.filters["phone"] = format_phone

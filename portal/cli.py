@@ -180,8 +180,11 @@ def register_cli(app) -> None:
     from portal.consent.cli import register_cli as register_marketing_cli
     from portal.retention.cli import register_cli as register_retention_cli
 
+    from portal.requests.dpo_cli import audit_cli
+
     register_marketing_cli(app)
     register_retention_cli(app)
+    app.cli.add_command(audit_cli)
     app.cli.add_command(db_cli)
     for command in (create_account_cmd, seed_demo, purge_unverified_cmd, reconcile_cmd,
                     verify_audit_cmd):

@@ -119,10 +119,18 @@ def jinja_globals() -> dict:
             "purpose_labels": PURPOSE_LABELS, "consent_source_labels": CONSENT_SOURCE_LABELS,
             "mail_status_labels": MAIL_STATUS_LABELS, "usage_labels": USAGE_LABELS,
             "link_status_labels": LINK_STATUS_LABELS,
-            "export_status_labels": _export_status_labels()}
+            "export_status_labels": _export_status_labels(),
+            "request_kind_labels": _request_labels()[0],
+            "request_status_labels": _request_labels()[1]}
 
 
 def _export_status_labels() -> dict:
     from portal.exports.labels import STATUS_LABELS
 
     return STATUS_LABELS
+
+
+def _request_labels() -> tuple[dict, dict]:
+    from portal.requests.services import KIND_LABELS, STATUS_LABELS
+
+    return KIND_LABELS, STATUS_LABELS

@@ -254,3 +254,57 @@ def login(client, email: str = "anna@example.se", password: str = "ett-bra-losen
 def links_in(message) -> list[str]:
     body = message.get_body(preferencelist=("plain",)).get_content()
     return re.findall(r"https?://\S+", body)
+
+
+TEST_TOTP_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+
+
+def enrol_totp(email: str, secret: str = TEST_TOTP_SECRET) -> str:
+    """Give a DPO an authenticator directly in the database (if they have none); returns the
+    secret their codes come from."""
+    from portal.auth.services import find_user_by_email
+    from portal.clock import now
+    from portal.crypto import keyring
+    from portal.requests import totp
+
+    with current_or_new_app_context():
+        user = find_user_by_email(email)
+        if totp.is_enrolled(user):
+            return totp.stored_secret(user)
+        user.totp_secret = keyring().encrypt(secret.encode(), f"totp:{user.id}".encode())
+        user.totp_enrolled_at, user.totp_last_step = now(), None
+        db.session.commit()
+        return secret
+
+
+def current_or_new_app_context():
+    from contextlib import nullcontext
+
+    return nullcontext() if _has_app() else _app_context()
+
+
+def totp_code(secret: str, step: int | None = None) -> str:
+    import pyotp
+
+    from portal.clock import now
+
+    step = step if step is not None else int(now().timestamp()) // 30
+    return pyotp.TOTP(secret).at(step * 30)
+
+
+def login_dpo(client, email: str = "dso@cowrite.se", password: str = "ett-bra-losenord-42"):
+    """Log a DPO in with password and a valid TOTP code (enrolling them first if needed)."""
+    from portal.auth.services import find_user_by_email
+    from portal.clock import now
+
+    secret = enrol_totp(email)
+    first = login(client, email, password)
+    if first.status_code != 302 or "/logga-in/kod" not in first.headers.get("Location", ""):
+        return first
+    with current_or_new_app_context():
+        user = find_user_by_email(email)
+        step = int(now().timestamp()) // 30
+        if user.totp_last_step is not None and user.totp_last_step >= step:
+            user.totp_last_step = None  # a second login within the same 30 seconds
+            db.session.commit()
+    return post_form(client, "/logga-in/kod", {"code": totp_code(secret, step)})

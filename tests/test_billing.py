@@ -18,7 +18,7 @@ from portal.billing import services
 from portal.billing.models import Organisation, OrganisationKind, UsageEvent
 from portal.billing.services import Month, OrganisationTotal
 from portal.db import db
-from tests.conftest import login, make_user
+from tests.conftest import login, login_dpo, make_user
 
 DPO = "dso@cowrite.se"
 NOV = Month(2026, 11)
@@ -71,7 +71,7 @@ def fixture_data():
 @pytest.fixture
 def dpo(client):
     make_user(DPO, name="Dag Dso", role="dpo")
-    assert login(client, DPO).status_code == 302
+    assert login_dpo(client, DPO).status_code == 302
     return client
 
 
@@ -150,7 +150,7 @@ def test_dpo_sees_one_row_per_organisation_with_links(dpo, fixture_data):
 
 def test_the_default_month_is_the_last_complete_one(dpo, fixture_data):
     with time_machine.travel(utc(2026, 12, 10, 9), tick=False):
-        assert login(dpo, DPO).status_code in (200, 302)
+        assert login_dpo(dpo, DPO).status_code in (200, 302)
         html = dpo.get("/dso/fakturaunderlag").get_data(as_text=True)
     assert 'value="2026-11"' in html and "Alfa Matchning AB" in html
 

@@ -20,7 +20,7 @@ from portal.db import db
 from portal.mail.models import MailMessage
 from portal.texts.models import Text, TextKind
 from portal.texts.services import billing_organisation_for, create_text
-from tests.conftest import csrf_from, links_in, login, make_user, post_form, run_jobs
+from tests.conftest import csrf_from, links_in, login, login_dpo, make_user, post_form, run_jobs
 
 PASSWORD = "ett-bra-losenord-42"
 ANNA, BO = "anna@example.se", "bo@example.se"
@@ -81,7 +81,7 @@ def as_(app, email: str | None):
     """A test client logged in as `email` (None: anonymous)."""
     client = app.test_client()
     if email is not None:
-        assert login(client, email).status_code == 302
+        assert (login_dpo if email == DPO else login)(client, email).status_code == 302
     return client
 
 

@@ -32,7 +32,7 @@ from portal.mail.models import MailMessage, MailStatus
 from portal.processing import REGISTER
 from portal.storage import StoredBlob, read_blob
 from portal.texts.models import Text, TextKind
-from tests.conftest import _APP, REDIS_TEST_URL, links_in, login, make_user, post_form, run_jobs
+from tests.conftest import _APP, REDIS_TEST_URL, links_in, login, login_dpo, make_user, post_form, run_jobs
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((ROOT / "portal/exports/schema/export-v1.json").read_text("utf-8"))
@@ -234,7 +234,7 @@ def test_requesting_without_a_csrf_token_changes_nothing(client, anna):
 def test_only_users_have_export_pages(app, role):
     client = app.test_client()
     make_user(email=f"{role}@example.se", role=role)
-    login(client, email=f"{role}@example.se")
+    (login_dpo if role == "dpo" else login)(client, email=f"{role}@example.se")
     assert client.get(PAGE).status_code == 404
     assert client.get(f"{PAGE}/1/status").status_code == 404
     assert client.get(f"{PAGE}/1/ladda-ner").status_code == 404

@@ -29,7 +29,7 @@ from portal.retention.models import ErasureCase, ErasureReason, ErasureStep
 from portal.retention.tasks import inactivity_sweep, run_erasure_step
 from portal.storage import StoredBlob, put_blob
 from portal.texts.models import Text, TextKind
-from tests.conftest import (_APP, REDIS_TEST_URL, links_in, login, make_user, post_form,
+from tests.conftest import (_APP, REDIS_TEST_URL, links_in, login, login_dpo, make_user, post_form,
                             run_jobs)
 
 EMAIL = "hemlig.person@example.se"
@@ -637,7 +637,7 @@ def test_dpo_sees_every_case_with_step_and_dates(app, person):
             case = erase(person["user_id"])
             make_user(email="dso@cowrite.se", name="Dag DSO", role="dpo")
         client = app.test_client()
-        login(client, "dso@cowrite.se")
+        login_dpo(client, "dso@cowrite.se")
         page = client.get("/dso/raderingar")
     assert page.status_code == 200
     html = page.get_data(as_text=True)

@@ -14,6 +14,7 @@ from portal.clock import now
 from portal.coach import services as coach_services
 from portal.coach.models import CoachRead
 from portal.exports.services import list_exports
+from portal.requests.services import list_requests
 from portal.consent.models import COOKIE_PURPOSES, MARKETING_PURPOSES, ConsentEvent
 from portal.consent.services import current_state
 from portal.db import db
@@ -50,6 +51,7 @@ class MyData:
     coach_reads: list = field(default_factory=list)
     coach_read_count: int = 0
     exports: list = field(default_factory=list)
+    rights_requests: list = field(default_factory=list)
 
 
 def _count(query) -> int:
@@ -96,6 +98,7 @@ def gather_my_data(user: User) -> MyData:
         coach_reads=coach_services.reads_for_user(uid, limit=10),
         coach_read_count=_count(sa.select(CoachRead.id).where(CoachRead.user_id == uid)),
         exports=list_exports(uid, limit=10),
+        rights_requests=list_requests(uid),
     )
 
 

@@ -18,6 +18,7 @@ from portal.auth.services import LoginResult
 from portal.db import db
 from portal.extensions import client_ip, limiter
 from portal.forms import ButtonForm
+from portal.requests import totp
 from portal.security import mark_authenticated, safe_next
 
 bp = Blueprint("auth", __name__)
@@ -149,6 +150,11 @@ def login():
         result, user = services.authenticate(form.email.data, form.password.data)
         if result is LoginResult.OK:
             next_url = request.args.get("next")
+            if user.role == Role.DPO:  # the second factor comes first; no session yet
+                from portal.requests.dpo_views import start_totp_step
+
+                db.session.commit()
+                return start_totp_step(user, next_url)
             session.clear()  # a new session at login: nothing from before carries over
             services.start_session(user)
             db.session.commit()
@@ -209,11 +215,14 @@ def change_password():
         else:
             user = current_user._get_current_object()
             services.change_password(user, form.password.data)
+            totp_proof = session.get(totp.PROOF_KEY)
             session.clear()
             services.start_session(user)
             db.session.commit()
             login_user(user)
             mark_authenticated()
+            if totp_proof is not None:  # a DPO stays inside the console after a new password
+                session[totp.PROOF_KEY] = totp_proof
             flash(_("Your password is changed. You have been logged out on all other devices."),
                   "success")
             return redirect(url_for("account.overview"))
