@@ -1,0 +1,112 @@
+"""Issue 6 end to end in Chromium: a signed erasure request with a JPEG, the receipt mail, the
+DPO logging in with TOTP, the queue, the ID copy, the approval; axe on every new page."""
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+import sqlalchemy as sa
+from PIL import Image
+from playwright.sync_api import expect
+
+from tests.browser.conftest import (PASSWORD, check_axe, create_user, login_in_browser,
+                                    screenshot, wait_for_mail)
+from tests.conftest import enrol_totp, make_user, totp_code
+
+pytestmark = pytest.mark.browser
+
+
+def id_photo(tmp_path) -> str:
+    path = tmp_path / "korkort.jpg"
+    image = Image.new("RGB", (900, 600), (190, 170, 150))
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N", 2: (59.0, 19.0, 0.0)}  # GPS, which must not survive
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif)
+    path.write_bytes(out.getvalue())
+    return str(path)
+
+
+def make_dpo(live_server) -> tuple[str, str]:
+    email = "dso-webb@exempel.se"
+    with live_server.app.app_context():
+        make_user(email=email, name="Dag Dataskyddsombud", role="dpo")
+        secret = enrol_totp(email)
+        from portal.db import db
+
+        db.session.remove()
+    return email, secret
+
+
+def login_dpo_in_browser(page, email: str, secret: str) -> None:
+    page.goto("/logga-in")
+    page.get_by_label("E-postadress", exact=True).fill(email)
+    page.get_by_label("Lösenord", exact=True).fill(PASSWORD)
+    page.get_by_role("main").get_by_role("button", name="Logga in", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/logga-in/kod$"))
+    check_axe(page)
+    page.get_by_label("Kod från din autentiseringsapp", exact=True).fill(totp_code(secret))
+    page.get_by_role("main").get_by_role("button", name="Logga in", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/dso/begaranden$"))
+
+
+def test_signed_erasure_request_to_dpo_approval(page, browser, live_server, worker,
+                                                smtp_server, tmp_path):
+    email, user_id = create_user(live_server, name="Anna Andersson")
+    login_in_browser(page, email)
+    page.goto("/mina-rattigheter/begaran")
+    screenshot(page, "begaran-start")
+    check_axe(page)
+    page.goto("/mina-rattigheter/begaran/radering")
+    screenshot(page, "begaran-radering")
+    check_axe(page)
+    page.get_by_label("Ditt fullständiga namn som underskrift").fill("anna  andersson")
+    page.get_by_label(re.compile("^Jag intygar")).check()
+    page.get_by_label("Ditt lösenord").fill(PASSWORD)
+    page.get_by_label("Kopia av din id-handling").set_input_files(id_photo(tmp_path))
+    page.get_by_role("button", name="Skicka begäran om radering").click()
+    expect(page).to_have_url(re.compile(r"/mina-rattigheter/begaran/\d+$"))
+    reference = page.get_by_role("heading", level=1).inner_text()
+    match = re.search(r"DSR-\d{4}-\d{6}", page.content())
+    assert match, reference
+    screenshot(page, "begaran-visa")
+    check_axe(page)
+    receipt = wait_for_mail(smtp_server, email)
+    assert match.group(0) in receipt.get_body(("plain",)).get_content()
+
+    dpo_email, secret = make_dpo(live_server)
+    dpo_context = browser.new_context(locale="sv-SE", base_url=live_server.url)
+    dpo = dpo_context.new_page()
+    try:
+        login_dpo_in_browser(dpo, dpo_email, secret)
+        row = dpo.get_by_role("row").filter(has_text=match.group(0))
+        expect(row).to_be_visible()
+        screenshot(dpo, "dso-ko")
+        check_axe(dpo)
+        row.get_by_role("link").first.click()
+        expect(dpo.get_by_text("verifierad", exact=False).first).to_be_visible()
+        image = dpo.get_by_role("img", name=re.compile("sida 1"))
+        expect(image).to_be_visible()
+        assert dpo.evaluate("img => img.naturalWidth", image.element_handle()) == 900
+        screenshot(dpo, "dso-granska")
+        check_axe(dpo)
+        dpo.get_by_role("button", name="Bevilja begäran").click()
+        expect(dpo.get_by_text("Beviljad").first).to_be_visible()
+        dpo.goto("/dso/oversikt")
+        screenshot(dpo, "dso-oversikt")
+        check_axe(dpo)
+    finally:
+        dpo_context.close()
+
+    with live_server.app.app_context():
+        from portal.db import db
+        from portal.requests.models import RequestStatus, RequestUpload, RightsRequest
+
+        request_row = db.session.scalars(sa.select(RightsRequest)
+                                         .where(RightsRequest.reference == match.group(0))).one()
+        upload = db.session.scalars(sa.select(RequestUpload)
+                                    .where(RequestUpload.request_id == request_row.id)).one()
+        assert request_row.status == RequestStatus.APPROVED
+        assert upload.blob_id is None and upload.destroyed_at is not None and upload.sha256
+        db.session.remove()
