@@ -63,6 +63,18 @@ EVENT_LABELS = {
     "export.download_denied": _l("Download refused: the export was not yours"),
     "export.expired": _l("Export deleted after 7 days"),
     "exports.voided": _l("Exports deleted because of an erasure"),
+    "request.received": _l("Request received"),
+    "request.withdrawn": _l("Request withdrawn by you"),
+    "request.upload_destroyed": _l("ID copy destroyed"),
+    "request.extended": _l("Deadline extended"),
+    "request.approved": _l("Request granted"),
+    "request.rejected": _l("Request rejected"),
+    "request.needs_completion": _l("Completion asked for"),
+    "request.completion_requested": _l("Completion asked for"),
+    "request.restriction_lifted": _l("Restriction lifted"),
+    "request.id_viewed": _l("The data protection officer viewed your ID copy"),
+    "account.restricted": _l("Account restricted"),
+    "account.restriction_lifted": _l("Restriction lifted"),
 }
 
 STATUS_LABELS = {

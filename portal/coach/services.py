@@ -337,7 +337,7 @@ def users_for_coach(coach_id: int) -> list[tuple[CoachLink, User]]:
     rows = db.session.execute(
         sa.select(CoachLink, User).join(User, User.id == CoachLink.user_id)
         .where(CoachLink.coach_id == coach_id, CoachLink.status == LinkStatus.ACTIVE,
-               User.status != AccountStatus.PSEUDONYMISED)
+               User.status == AccountStatus.ACTIVE)  # restricted: paused
         .order_by(User.name, User.id))
     return [(link, user) for link, user in rows]
 
@@ -348,7 +348,7 @@ def link_for_coach(coach_id: int, user_id: int) -> CoachLink | None:
         sa.select(CoachLink).join(User, User.id == CoachLink.user_id)
         .where(CoachLink.coach_id == coach_id, CoachLink.user_id == user_id,
                CoachLink.status == LinkStatus.ACTIVE,
-               User.status != AccountStatus.PSEUDONYMISED)
+               User.status == AccountStatus.ACTIVE)  # restricted: paused
         .order_by(CoachLink.id.desc()).limit(1))
 
 

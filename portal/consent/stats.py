@@ -54,6 +54,12 @@ def _countable_route(response: Response) -> str | None:
 def _statistics_allowed() -> bool:
     from portal.consent.cookies import current_choice  # cookies.py registers this hook
 
+    from flask_login import current_user
+
+    from portal.auth.models import AccountStatus
+
+    if current_user.is_authenticated and current_user.status != AccountStatus.ACTIVE:
+        return False  # a restricted account's use is not processed for statistics
     choice = current_choice()
     return bool(choice and choice.get(Purpose.COOKIES_STATISTICS))
 

@@ -198,6 +198,20 @@ def approve(req: RightsRequest, dpo: User) -> None:
     db.session.flush()
 
 
+def lift_restriction(req: RightsRequest, dpo: User) -> None:
+    """End a granted restriction: the account is active again (marketing, statistics and
+    coach sharing resume as the user has chosen them)."""
+    user = db.session.get(User, req.user_id)
+    if (req.kind != RequestKind.RESTRICTION or req.status != RequestStatus.APPROVED
+            or user is None or user.status != AccountStatus.RESTRICTED):
+        raise DecisionRefused("not_restricted")
+    user.status = AccountStatus.ACTIVE
+    _event(req, dpo, "restriction_lifted")
+    audit.record("account.restriction_lifted", actor_id=dpo.id, subject_id=user.id,
+                 request_id=req.id)
+    db.session.flush()
+
+
 def reject(req: RightsRequest, dpo: User, reason: str) -> None:
     """Refuse the request with a reason; the user is told it and the right to complain."""
     _require_open(req)

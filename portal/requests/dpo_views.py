@@ -225,7 +225,9 @@ def _refused(req: RightsRequest, error: services.DecisionRefused):
                               "Nothing was changed."),
                 "already": _("The deadline has already been extended once. Nothing was "
                              "changed."),
-                "months": _("Choose 1 or 2 months.")}
+                "months": _("Choose 1 or 2 months."),
+                "not_restricted": _("The account is not restricted by this request. Nothing "
+                                    "was changed.")}
     flash(messages[error.code], "error")
     return redirect(url_for("dpo.review", request_id=req.id))
 
@@ -251,6 +253,16 @@ def approve(request_id: int):
     dpo = current_user._get_current_object()
     return _decision(request_id, ButtonForm(), lambda req: services.approve(req, dpo),
                      _("The request is approved. The ID copy has been destroyed."),
+                     "approve_form")
+
+
+@bp.route("/dso/begaranden/<int:request_id>/hav-begransning", methods=["POST"])
+@dpo_required
+def lift_restriction(request_id: int):
+    dpo = current_user._get_current_object()
+    return _decision(request_id, ButtonForm(),
+                     lambda req: services.lift_restriction(req, dpo),
+                     _("The restriction is lifted. The account is active again."),
                      "approve_form")
 
 

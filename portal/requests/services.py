@@ -63,6 +63,8 @@ EVENT_LABELS = {
     "rejected": _l("Request rejected"),
     "needs_completion": _l("Completion asked for"),
     "completed": _l("Completion received"),
+    "restriction_lifted": _l("Restriction lifted"),
+    "completion_requested": _l("Completion asked for"),
 }
 DECLARATION = _l("I declare that the information I have given is correct and that I am the "
                  "person named in this request.")
