@@ -73,6 +73,10 @@ EVENT_LABELS = {
     "request.completion_requested": _l("Completion asked for"),
     "request.restriction_lifted": _l("Restriction lifted"),
     "request.id_viewed": _l("The data protection officer viewed your ID copy"),
+    "totp.enrolled": _l("Authenticator app set up"),
+    "totp.verified": _l("Login code accepted"),
+    "totp.failed": _l("Wrong login code"),
+    "totp.enrol_failed": _l("Wrong code while setting up the authenticator app"),
     "account.restricted": _l("Account restricted"),
     "account.restriction_lifted": _l("Restriction lifted"),
 }
