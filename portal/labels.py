@@ -72,6 +72,7 @@ EVENT_LABELS = {
     "request.needs_completion": _l("Completion asked for"),
     "request.completion_requested": _l("Completion asked for"),
     "request.restriction_lifted": _l("Restriction lifted"),
+    "request.completed": _l("Completion received"),
     "request.id_viewed": _l("The data protection officer viewed your ID copy"),
     "totp.enrolled": _l("Authenticator app set up"),
     "totp.verified": _l("Login code accepted"),

@@ -45,3 +45,11 @@ class DescribedRequestForm(SignedRequestForm):
     """Restriction, rectification or objection: the user says what it is about."""
 
     details = _DETAILS
+
+
+class CompletionForm(FlaskForm):
+    """A new ID copy (and an optional note) when the DPO has asked for completion."""
+
+    id_copy = FileField(_l("New copy of your ID document"))
+    note = TextAreaField(_l("Message to the data protection officer (optional)"),
+                         filters=[strip_filter], validators=[CleanText(2000, allow_newlines=True)])

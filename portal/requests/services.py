@@ -262,6 +262,24 @@ def destroy_uploads(request: RightsRequest, actor_id: int | None = None) -> int:
     return count
 
 
+def complete_request(request: RightsRequest, user: User, upload: ProcessedUpload,
+                     note: str = "") -> RequestUpload:
+    """Answer the DPO's request for completion with a new ID copy: the old copy is destroyed,
+    the new one stored, and the request goes back into the DPO's queue."""
+    if request.status != RequestStatus.NEEDS_COMPLETION:
+        raise RequestRefused(_l("This request is not waiting for anything from you."))
+    destroy_uploads(request, actor_id=user.id)
+    at = now()
+    stored = _store_upload(request, user, upload, "id_copy", at)
+    request.status = RequestStatus.RECEIVED
+    db.session.add(RequestEvent(request_id=request.id, actor_id=user.id, action="completed",
+                                note=note or None, at=at))
+    audit.record("request.completed", actor_id=user.id, subject_id=user.id,
+                 request_id=request.id)
+    db.session.flush()
+    return stored
+
+
 def withdraw_request(request: RightsRequest, user: User) -> None:
     """Withdraw an undecided request and destroy its ID copy at once."""
     if request.status not in UNDECIDED_STATUSES:

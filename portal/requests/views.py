@@ -13,7 +13,8 @@ from portal.auth.passwords import verify_password
 from portal.db import db
 from portal.forms import ButtonForm
 from portal.requests import services
-from portal.requests.forms import ACCEPT, DescribedRequestForm, ErasureRequestForm
+from portal.requests.forms import (ACCEPT, CompletionForm, DescribedRequestForm,
+                                   ErasureRequestForm)
 from portal.requests.models import RequestKind, RequestStatus
 from portal.requests.uploads import MAX_BYTES, UploadRejected, process_id_upload
 from portal.security import role_required
@@ -170,6 +171,7 @@ def other(kind_slug: str):
 def show(request_id: int):
     req = _own_request_or_404(request_id)
     return render_template("requests/show.html", req=req, button=ButtonForm(),
+                           completion_form=CompletionForm(formdata=None), accept=ACCEPT,
                            events=services.events_for(req),
                            uploads=services.uploads_for(req), **_context())
 
@@ -186,6 +188,35 @@ def receipt(request_id: int):
         f'attachment; filename="{req.reference.lower()}-kvitto.pdf"')
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.route("/<int:request_id>/komplettera", methods=["POST"])
+@role_required(Role.USER)
+def complete(request_id: int):
+    req = _own_request_or_404(request_id)
+    form = CompletionForm()
+    if form.validate_on_submit():
+        if _chosen(form.id_copy) is None:
+            form.id_copy.errors.append(_("Choose a photo or scan of your ID document."))
+        else:
+            processed = _process(form.id_copy)
+            if processed is not None:
+                try:
+                    services.complete_request(req, current_user._get_current_object(),
+                                              processed, form.note.data or "")
+                except services.RequestRefused as refused:
+                    db.session.rollback()
+                    flash(str(refused.message), "error")
+                    return redirect(url_for("requests.show", request_id=request_id))
+                db.session.commit()
+                flash(_("Thank you. The new copy is sent to the data protection officer."),
+                      "success")
+                return redirect(url_for("requests.show", request_id=request_id))
+    elif form.is_submitted() and "csrf_token" in form.errors:
+        abort(400)
+    return render_template("requests/show.html", req=req, button=ButtonForm(),
+                           completion_form=form, accept=ACCEPT, events=services.events_for(req),
+                           uploads=services.uploads_for(req), **_context()), 400
 
 
 @bp.route("/<int:request_id>/aterkalla", methods=["POST"])

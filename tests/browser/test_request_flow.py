@@ -110,3 +110,51 @@ def test_signed_erasure_request_to_dpo_approval(page, browser, live_server, work
         assert request_row.status == RequestStatus.APPROVED
         assert upload.blob_id is None and upload.destroyed_at is not None and upload.sha256
         db.session.remove()
+
+
+def test_other_request_kinds_completion_and_totp_enrolment_pass_axe(page, browser,
+                                                                    live_server):
+    email, user_id = create_user(live_server, name="Bo Berg")
+    with live_server.app.app_context():
+        from portal.clock import now
+        from portal.db import db
+        from portal.requests.deadlines import due_date
+        from portal.requests.models import RequestKind, RequestStatus, RightsRequest
+
+        received = now()
+        req = RightsRequest(reference="DSR-2026-000950", user_id=user_id,
+                            kind=RequestKind.RESTRICTION, status=RequestStatus.NEEDS_COMPLETION,
+                            received_at=received, due_on=due_date(received), details="Text")
+        db.session.add(req)
+        db.session.commit()
+        request_id = req.id
+        db.session.remove()
+    login_in_browser(page, email)
+    for kind in ("begransning", "rattelse", "invandning"):
+        page.goto(f"/mina-rattigheter/begaran/{kind}")
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        screenshot(page, f"begaran-{kind}")
+        check_axe(page)
+    page.goto(f"/mina-rattigheter/begaran/{request_id}")
+    expect(page.get_by_role("heading", name="Skicka det som saknas")).to_be_visible()
+    screenshot(page, "begaran-komplettera")
+    check_axe(page)
+
+    with live_server.app.app_context():
+        make_user(email="ny-dso@exempel.se", name="Nora Ny", role="dpo")
+        from portal.db import db
+
+        db.session.remove()
+    dpo_context = browser.new_context(locale="sv-SE", base_url=live_server.url)
+    dpo = dpo_context.new_page()
+    try:
+        dpo.goto("/logga-in")
+        dpo.get_by_label("E-postadress", exact=True).fill("ny-dso@exempel.se")
+        dpo.get_by_label("Lösenord", exact=True).fill(PASSWORD)
+        dpo.get_by_role("main").get_by_role("button", name="Logga in", exact=True).click()
+        expect(dpo).to_have_url(re.compile(r"/logga-in/kod$"))
+        expect(dpo.locator("img[src^='data:image/svg+xml']")).to_be_visible()  # the QR code
+        screenshot(dpo, "dso-totp-registrera")
+        check_axe(dpo)
+    finally:
+        dpo_context.close()
