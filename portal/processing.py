@@ -225,7 +225,8 @@ REGISTER: tuple[Category, ...] = (
                 "mail_messages.subject", "mail_messages.body_text", "mail_messages.body_html",
                 "mail_messages.headers", "mail_messages.status", "mail_messages.attempts",
                 "mail_messages.last_error", "mail_messages.created_at",
-                "mail_messages.sent_at"),
+                "mail_messages.sent_at", "mail_messages.attachment_blob_id",
+                "mail_messages.attachment_name"),
     ),
     Category(
         key="activity",

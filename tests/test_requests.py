@@ -107,6 +107,9 @@ def test_signed_erasure_request_happy_path(app, client, anna, outbox):
     (message,) = outbox
     assert req.reference in message["Subject"] and "Vi har tagit emot" in message["Subject"]
     assert any(link.endswith(f"/mina-rattigheter/begaran/{req.id}") for link in links_in(message))
+    (attached,) = list(message.iter_attachments())  # the signed receipt itself is mailed
+    assert attached.get_filename() == f"{req.reference.lower()}-kvitto.pdf"
+    assert attached.get_content() == receipt.data
 
 
 def test_receipt_pdf_holds_the_fields(app, client, anna):

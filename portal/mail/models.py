@@ -31,6 +31,11 @@ class MailMessage(Base):
     body_text: Mapped[str] = mapped_column(sa.Text, default="")
     body_html: Mapped[str] = mapped_column(sa.Text, default="")
     headers: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    # An attachment is an encrypted blob owned by the feature that made it (e.g. a receipt);
+    # the outbox only points at it.
+    attachment_blob_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("stored_blobs.id", ondelete="SET NULL"))
+    attachment_name: Mapped[str | None] = mapped_column(sa.String(100))
     status: Mapped[MailStatus] = mapped_column(
         str_enum(MailStatus, "mail_status", 16),
         default=MailStatus.PENDING,

@@ -17,7 +17,8 @@ RETRY_INTERVALS = (30, 120, 600, 1800, 3600)
 
 
 def queue_mail(template: str, *, to_addr: str, to_name: str = "", locale: str | None = None,
-               user_id: int | None = None, headers: dict | None = None, **context) -> MailMessage:
+               user_id: int | None = None, headers: dict | None = None,
+               attachment: tuple[int, str] | None = None, **context) -> MailMessage:
     """Render `email/<template>.{txt,html}` in the recipient's language and queue it."""
     locale = locale or current_app.config["BABEL_DEFAULT_LOCALE"]
     with force_locale(locale):
@@ -26,7 +27,9 @@ def queue_mail(template: str, *, to_addr: str, to_name: str = "", locale: str | 
         html = render_template(f"email/{template}.html", subject=subject, **context)
     msg = MailMessage(user_id=user_id, template=template, to_addr=to_addr, to_name=to_name,
                       subject=" ".join(subject.split()), body_text=text, body_html=html,
-                      headers=headers or {}, status=MailStatus.PENDING)
+                      headers=headers or {}, status=MailStatus.PENDING,
+                      attachment_blob_id=attachment[0] if attachment else None,
+                      attachment_name=attachment[1] if attachment else None)
     db.session.add(msg)
     db.session.flush()
     jobs.enqueue_after_commit(db.session, "portal.mail.tasks.deliver", msg.id,
@@ -64,4 +67,11 @@ def build_message(row: MailMessage, config) -> EmailMessage:
         msg[name] = VerbatimHeader(name, value)
     msg.set_content(row.body_text)
     msg.add_alternative(row.body_html, subtype="html")
+    if row.attachment_blob_id is not None:
+        from portal.storage import StoredBlob, read_blob
+
+        blob = db.session.get(StoredBlob, row.attachment_blob_id)
+        if blob is not None:  # gone (e.g. erased) means the mail goes without it
+            msg.add_attachment(read_blob(blob), maintype="application", subtype="pdf",
+                               filename=row.attachment_name or "bilaga.pdf")
     return msg

@@ -210,6 +210,7 @@ def file_request(user: User, kind: RequestKind, *, signature_name: str, upload: 
             received_at=received_at, public_key=public_key_b64(), upload=stored,
             form_upload=form_upload, due_on_text=format_date(req.due_on, "long")))
     req.receipt_blob_id = put_blob(pdf, "request_receipt", user.id).id
+    receipt_name = f"{req.reference.lower()}-kvitto.pdf"
     db.session.flush()
     audit.record("request.received", actor_id=user.id, subject_id=user.id,
                  request_id=req.id, kind=kind.value, upload_kind=upload.kind,
@@ -217,7 +218,8 @@ def file_request(user: User, kind: RequestKind, *, signature_name: str, upload: 
     queue_mail("request_received", to_addr=user.email, to_name=user.name, locale=user.locale,
                user_id=user.id, name=user.name, reference=req.reference,
                kind_title=KIND_TITLES[kind], due_on=req.due_on, format_date=format_date,
-               link=external_url("requests.show", request_id=req.id))
+               link=external_url("requests.show", request_id=req.id),
+               attachment=(req.receipt_blob_id, receipt_name))
     return FiledRequest(req, stored)
 
 
