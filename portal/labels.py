@@ -137,8 +137,7 @@ def jinja_globals() -> dict:
             "mail_status_labels": MAIL_STATUS_LABELS, "usage_labels": USAGE_LABELS,
             "link_status_labels": LINK_STATUS_LABELS,
             "export_status_labels": _export_status_labels(),
-            "request_kind_labels": _request_labels()[0],
-            "request_status_labels": _request_labels()[1]}
+            **_request_labels()}
 
 
 def _export_status_labels() -> dict:
@@ -147,7 +146,7 @@ def _export_status_labels() -> dict:
     return STATUS_LABELS
 
 
-def _request_labels() -> tuple[dict, dict]:
+def _request_labels() -> dict:
     from portal.requests.services import KIND_LABELS, STATUS_LABELS
 
-    return KIND_LABELS, STATUS_LABELS
+    return {"request_kind_labels": KIND_LABELS, "request_status_labels": STATUS_LABELS}

@@ -6,6 +6,8 @@ table after each test.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import os
 import re
 import signal
@@ -152,23 +154,34 @@ def browser(_playwright):
     browser.close()
 
 
-@pytest.fixture
-def page(browser, live_server):
-    """A fresh context per test (no cookies carried over), preferring Swedish.
+@contextmanager
+def open_page(browser, live_server, expected_console=None):
+    """A fresh browser context (its own cookies), preferring Swedish.
 
     Script errors and console errors (a Content-Security-Policy violation, a missing asset)
-    fail the test; the console line Chromium logs for an expected 4xx page does not.
+    fail the test; console lines matching `expected_console` (Chromium logs one for each
+    expected 4xx page) do not.
     """
+    expected_console = expected_console or _EXPECTED_CONSOLE
     context = browser.new_context(locale="sv-SE", base_url=live_server.url)
     context.set_default_timeout(10_000)
     page = context.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
     page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}")
-            if msg.type == "error" and not _EXPECTED_CONSOLE.search(msg.text) else None)
-    yield page
-    context.close()
+            if msg.type == "error" and not expected_console.search(msg.text) else None)
+    try:
+        yield page
+    finally:
+        context.close()
     assert not problems, "browser reported errors:\n" + "\n".join(problems)
+
+
+@pytest.fixture
+def page(browser, live_server):
+    """The test's browser page (see open_page)."""
+    with open_page(browser, live_server) as page:
+        yield page
 
 
 _EXPECTED_CONSOLE = re.compile(r"Failed to load resource: the server responded with a status "
@@ -309,3 +322,22 @@ def login_in_browser(page, email: str, password: str = PASSWORD) -> None:
     page.get_by_label(PASSWORD_LABEL, exact=True).fill(password)
     page.get_by_role("main").get_by_role("button", name=LOG_IN, exact=True).click()
     expect(page).to_have_url(re.compile(r"/(konto/|mina-uppgifter)$"))
+
+
+def login_dpo_in_browser(page, email: str, secret: str, on_code_page=None) -> None:
+    """Password, then the TOTP code (the DPO is already enrolled); lands on the queue.
+    `on_code_page(page)` runs on the code page (e.g. an axe check)."""
+    from playwright.sync_api import expect
+
+    from tests.conftest import totp_code
+
+    page.goto("/logga-in")
+    page.get_by_label("E-postadress", exact=True).fill(email)
+    page.get_by_label("Lösenord", exact=True).fill(PASSWORD)
+    page.get_by_role("main").get_by_role("button", name="Logga in", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/logga-in/kod$"))
+    if on_code_page is not None:
+        on_code_page(page)
+    page.get_by_label("Kod från din autentiseringsapp", exact=True).fill(totp_code(secret))
+    page.get_by_role("main").get_by_role("button", name="Logga in", exact=True).click()
+    expect(page).to_have_url(re.compile(r"/dso/begaranden$"))

@@ -9,9 +9,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import (PASSWORD, check_axe, create_user, login_in_browser,
-                                    screenshot, unique_email, wait_for_mail)
-from tests.conftest import enrol_totp, links_in, make_user, totp_code
+from tests.browser.conftest import (PASSWORD, check_axe, create_user, login_dpo_in_browser,
+                                    login_in_browser, open_page, screenshot, unique_email,
+                                    wait_for_mail)
+from tests.conftest import enrol_totp, links_in, make_user
 
 pytestmark = pytest.mark.browser
 
@@ -19,18 +20,6 @@ COACH_NAME = "Carl Coachsson"
 TEXT_TITLE = "Cv för lagerjobb"
 _REFUSALS = re.compile(r"Failed to load resource: the server responded with a status of "
                        r"(403|404|410)\b")
-
-
-def login_dpo_in_browser(page, email: str, secret: str) -> None:
-    """Password, then the TOTP code (the DPO is already enrolled)."""
-    page.goto("/logga-in")
-    page.get_by_label("E-postadress", exact=True).fill(email)
-    page.get_by_label("Lösenord", exact=True).fill(PASSWORD)
-    button(page, "Logga in").click()
-    expect(page).to_have_url(re.compile(r"/logga-in/kod$"))
-    page.get_by_label("Kod från din autentiseringsapp", exact=True).fill(totp_code(secret))
-    button(page, "Logga in").click()
-    expect(page).to_have_url(re.compile(r"/dso/begaranden$"))
 
 
 def heading(page):
@@ -60,16 +49,8 @@ def add_shared_text(live_server, user_id: int) -> int:
 @pytest.fixture
 def coach_page(browser, live_server):
     """A second browser (the coach's), with its own cookies. 403/404/410 pages are expected."""
-    context = browser.new_context(locale="sv-SE", base_url=live_server.url)
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}")
-            if msg.type == "error" and not _REFUSALS.search(msg.text) else None)
-    yield page
-    context.close()
-    assert not problems, "browser reported errors:\n" + "\n".join(problems)
+    with open_page(browser, live_server, expected_console=_REFUSALS) as page:
+        yield page
 
 
 def test_add_coach_accept_read_see_the_log_revoke_and_refuse(page, coach_page, live_server,

@@ -10,9 +10,9 @@ import sqlalchemy as sa
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.browser.conftest import (PASSWORD, check_axe, create_user, login_in_browser,
-                                    screenshot, wait_for_mail)
-from tests.conftest import enrol_totp, make_user, totp_code
+from tests.browser.conftest import (PASSWORD, check_axe, create_user, login_dpo_in_browser,
+                                    login_in_browser, open_page, screenshot, wait_for_mail)
+from tests.conftest import enrol_totp, make_user
 
 pytestmark = pytest.mark.browser
 
@@ -37,18 +37,6 @@ def make_dpo(live_server) -> tuple[str, str]:
 
         db.session.remove()
     return email, secret
-
-
-def login_dpo_in_browser(page, email: str, secret: str) -> None:
-    page.goto("/logga-in")
-    page.get_by_label("E-postadress", exact=True).fill(email)
-    page.get_by_label("Lösenord", exact=True).fill(PASSWORD)
-    page.get_by_role("main").get_by_role("button", name="Logga in", exact=True).click()
-    expect(page).to_have_url(re.compile(r"/logga-in/kod$"))
-    check_axe(page)
-    page.get_by_label("Kod från din autentiseringsapp", exact=True).fill(totp_code(secret))
-    page.get_by_role("main").get_by_role("button", name="Logga in", exact=True).click()
-    expect(page).to_have_url(re.compile(r"/dso/begaranden$"))
 
 
 def test_signed_erasure_request_to_dpo_approval(page, browser, live_server, worker,
@@ -76,10 +64,8 @@ def test_signed_erasure_request_to_dpo_approval(page, browser, live_server, work
     assert match.group(0) in receipt.get_body(("plain",)).get_content()
 
     dpo_email, secret = make_dpo(live_server)
-    dpo_context = browser.new_context(locale="sv-SE", base_url=live_server.url)
-    dpo = dpo_context.new_page()
-    try:
-        login_dpo_in_browser(dpo, dpo_email, secret)
+    with open_page(browser, live_server) as dpo:
+        login_dpo_in_browser(dpo, dpo_email, secret, on_code_page=check_axe)
         row = dpo.get_by_role("row").filter(has_text=match.group(0))
         expect(row).to_be_visible()
         screenshot(dpo, "dso-ko")
@@ -96,8 +82,6 @@ def test_signed_erasure_request_to_dpo_approval(page, browser, live_server, work
         dpo.goto("/dso/oversikt")
         screenshot(dpo, "dso-oversikt")
         check_axe(dpo)
-    finally:
-        dpo_context.close()
 
     with live_server.app.app_context():
         from portal.db import db
@@ -145,9 +129,7 @@ def test_other_request_kinds_completion_and_totp_enrolment_pass_axe(page, browse
         from portal.db import db
 
         db.session.remove()
-    dpo_context = browser.new_context(locale="sv-SE", base_url=live_server.url)
-    dpo = dpo_context.new_page()
-    try:
+    with open_page(browser, live_server) as dpo:
         dpo.goto("/logga-in")
         dpo.get_by_label("E-postadress", exact=True).fill("ny-dso@exempel.se")
         dpo.get_by_label("Lösenord", exact=True).fill(PASSWORD)
@@ -156,5 +138,3 @@ def test_other_request_kinds_completion_and_totp_enrolment_pass_axe(page, browse
         expect(dpo.locator("img[src^='data:image/svg+xml']")).to_be_visible()  # the QR code
         screenshot(dpo, "dso-totp-registrera")
         check_axe(dpo)
-    finally:
-        dpo_context.close()
