@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 QUEUE_NAMES = ("default",)
 FAILED_JOB_TTL = 86400  # failed jobs (ids and a message-free traceback) are kept one day
 _PENDING_KEY = "portal_pending_jobs"
+_UNQUEUED_KEY = "portal_unqueued_jobs"
 _ALIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
@@ -85,7 +86,15 @@ def enqueue_after_commit(session: Session, func: str, *args, job_id: str,
 @event.listens_for(Session, "after_commit")
 def _enqueue_pending(session: Session) -> None:
     for job in session.info.pop(_PENDING_KEY, []):
-        enqueue(job.func, *job.args, job_id=job.job_id, retry_intervals=job.retry_intervals)
+        if not enqueue(job.func, *job.args, job_id=job.job_id,
+                       retry_intervals=job.retry_intervals):
+            session.info.setdefault(_UNQUEUED_KEY, []).append(job.job_id)
+
+
+def unqueued_after_commit(session: Session) -> list[str]:
+    """Ids of the jobs the last commit could not enqueue (Redis unreachable): the rows are
+    saved and the reconciler enqueues them later, so a page can say so instead of failing."""
+    return session.info.pop(_UNQUEUED_KEY, [])
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -326,7 +326,10 @@ def test_approving_an_erasure_hands_it_to_the_pipeline_and_destroys_the_id(app, 
     response = post(dpo, f"/dso/begaranden/{request_id}/bevilja")
     assert response.status_code == 302
     html = dpo.get(response.headers["Location"]).get_data(as_text=True)
-    assert "Begäran är beviljad. Id-kopian har förstörts." in html and "Beviljad" in html
+    assert ("Begäran är beviljad och id-kopian förstörd. Raderingen är köad och kontot "
+            "avidentifieras inom en minut.") in html and "Beviljad" in html
+    assert "Godkänd, väntar på avidentifiering (köad)" in html.replace("<strong>", "") \
+        .replace("</strong>", "")  # the erasure section: its step and that it waits in the queue
     assert "Id-handlingen kontrollerades av Dag Dso" in html and "Förstörd" in html
     assert "/id/1" not in html and "Bevilja begäran" not in html
     row = req_row(app, request_id)

@@ -9,6 +9,7 @@ from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
+from portal import jobs
 from portal.auth import services as auth_services
 from portal.auth.models import Role, User
 from portal.clock import now
@@ -19,6 +20,7 @@ from portal.requests import dpo_services as services
 from portal.requests import totp
 from portal.requests.dpo_forms import CompletionForm, ExtendForm, RejectForm, TotpCodeForm
 from portal.requests.models import RequestKind, RequestStatus, RightsRequest
+from portal.retention.models import ErasureStep
 from portal.security import mark_authenticated, safe_next
 
 bp = Blueprint("dpo", __name__)
@@ -185,7 +187,24 @@ def _render_review(req: RightsRequest, status: int = 200, **forms):
         format_date=format_date,
         decider=db.session.get(User, req.decided_by) if req.decided_by else None,
         verifier=db.session.get(User, req.id_verified_by) if req.id_verified_by else None,
-        **forms), status
+        erasure=_erasure_of(req), **forms), status
+
+
+def _erasure_of(req: RightsRequest) -> dict | None:
+    """The erasure case an approved erasure request started: its step and its dates."""
+    from portal.retention import services as retention
+    from portal.retention.views import STEP_LABELS
+
+    if req.kind != RequestKind.ERASURE or req.status != RequestStatus.APPROVED:
+        return None
+    case = retention.case_for_user(req.user_id)
+    if case is None:
+        return None
+    return {"case": case, "step_label": STEP_LABELS[case.step],
+            "queued": case.step == ErasureStep.APPROVED,
+            "invoicing_closes": case.invoicing_closed_at
+            or case.approved_at + retention.INVOICING_DAYS,
+            "deleted": case.deleted_at or case.approved_at + retention.DELETION_DAYS}
 
 
 def event_labels() -> dict:
@@ -243,7 +262,7 @@ def _decision(request_id: int, form, action, flash_text: str, form_name: str):
     except services.DecisionRefused as error:
         return _refused(req, error)
     db.session.commit()
-    flash(flash_text, "success")
+    flash(flash_text(req) if callable(flash_text) else flash_text, "success")
     return redirect(url_for("dpo.review", request_id=req.id))
 
 
@@ -252,8 +271,20 @@ def _decision(request_id: int, form, action, flash_text: str, form_name: str):
 def approve(request_id: int):
     dpo = current_user._get_current_object()
     return _decision(request_id, ButtonForm(), lambda req: services.approve(req, dpo),
-                     _("The request is approved. The ID copy has been destroyed."),
-                     "approve_form")
+                     _approved_text, "approve_form")
+
+
+def _approved_text(req: RightsRequest) -> str:
+    """After the commit: an erasure is queued, and said so even when Redis is down (the case
+    row is saved; the reconciler enqueues its step once the queue answers again)."""
+    if req.kind != RequestKind.ERASURE:
+        return _("The request is approved. The ID copy has been destroyed.")
+    if jobs.unqueued_after_commit(db.session):
+        return _("The request is approved and the ID copy destroyed. The erasure is queued: "
+                 "the job queue cannot be reached just now, so it starts by itself as soon "
+                 "as the queue is back. Nothing more is needed from you.")
+    return _("The request is approved and the ID copy destroyed. The erasure is queued and "
+             "the account is pseudonymised within a minute.")
 
 
 @bp.route("/dso/begaranden/<int:request_id>/hav-begransning", methods=["POST"])

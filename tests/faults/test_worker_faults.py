@@ -8,6 +8,7 @@ PostgreSQL, and delete every row they created afterwards.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -340,6 +341,63 @@ def test_redis_down_at_approval_then_the_reconciler_finishes_it(
                  "the confirmation to be sent")
         assert_erased(app, user_id, case.id)
         assert len(mails_to(outbox, EMAIL)) == 1
+    finally:
+        app.config["REDIS_URL"] = real_url
+        app.extensions.pop("portal_redis", None)
+
+
+def test_redis_down_while_the_dpo_approves_the_page_says_queued_and_it_is_finished_later(
+        app, committed, workers, outbox, throwaway_redis, client):
+    """The DPO approves an erasure request through the console while Redis is down: the
+    approval is saved, the page says the erasure is queued (no error), and once Redis is back
+    the reconciler and a real worker finish it, with one confirmation mail."""
+    from tests.conftest import login_dpo
+    from tests.test_dpo import make_request
+
+    from portal.requests.models import RequestStatus, RightsRequest
+
+    user_id = person(app)
+    dpo_email = "dso.fel@cowrite.se"
+    with app.app_context():
+        make_user(dpo_email, name="Dag Dso", role="dpo")
+    request_id = make_request(app, user_id)
+    assert login_dpo(client, dpo_email).status_code == 302
+    review = f"/dso/begaranden/{request_id}"
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"',
+                      client.get(review).get_data(as_text=True)).group(1)
+
+    throwaway_redis.start()
+    throwaway_redis.stop()  # Redis is down when the DPO presses "approve"
+    real_url = app.config["REDIS_URL"]
+    app.config["REDIS_URL"] = throwaway_redis.url
+    app.extensions.pop("portal_redis", None)
+    try:
+        started = time.monotonic()
+        response = client.post(f"{review}/bevilja", data={"csrf_token": token},
+                               follow_redirects=True)
+        elapsed = time.monotonic() - started
+        page = response.get_data(as_text=True)
+        assert response.status_code == 200 and elapsed < 5.0
+        assert "Raderingen är köad" in page and "kön inte kan nås" in page, page
+        assert "(köad)" in page  # the erasure section of the review page
+        with app.app_context():
+            assert db.session.get(RightsRequest, request_id).status == RequestStatus.APPROVED
+        case = case_of(app, user_id)
+        assert case is not None and case.step == ErasureStep.APPROVED  # saved, not yet run
+
+        throwaway_redis.start()  # back, and empty: nothing was enqueued while it was down
+        assert redis.Redis.from_url(throwaway_redis.url).dbsize() == 0
+        workers(redis_url=throwaway_redis.url)
+        with app.app_context():
+            assert jobs.reconcile()["erasure"] == 1
+        wait_for(lambda: case_by_id(app, case.id).step == ErasureStep.PSEUDONYMISED,
+                 "the reconciled erasure step to complete")
+        wait_for(lambda: confirmation_status(app, case.id) == MailStatus.SENT,
+                 "the confirmation to be sent")
+        assert_erased(app, user_id, case.id)
+        assert len(mails_to(outbox, EMAIL)) == 1
+        page = client.get(review).get_data(as_text=True)
+        assert "(köad)" not in page and "Avidentifierad" in page
     finally:
         app.config["REDIS_URL"] = real_url
         app.extensions.pop("portal_redis", None)
