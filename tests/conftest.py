@@ -163,7 +163,7 @@ def _isolation(request, app):
         db.session.remove()
         outer.rollback()
         connection.close()
-        db.factory.configure(bind=db.engine, join_transaction_mode="conservative_savepoint")
+        db.factory.configure(bind=db.engine, join_transaction_mode="conditional_savepoint")
 
 
 @pytest.fixture
@@ -308,3 +308,11 @@ def login_dpo(client, email: str = "dso@cowrite.se", password: str = "ett-bra-lo
             user.totp_last_step = None  # a second login within the same 30 seconds
             db.session.commit()
     return post_form(client, "/logga-in/kod", {"code": totp_code(secret, step)})
+
+
+@pytest.fixture
+def query_counter(app):
+    """Counts the SQL statements of one test-client request (tests/querycount.py)."""
+    from tests.querycount import QueryCounter
+
+    return QueryCounter(db.engine)

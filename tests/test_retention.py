@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import redis
 import sqlalchemy as sa
+from rq import Queue
 import time_machine
 from rq.job import Job
 from babel.dates import format_date
@@ -26,7 +27,8 @@ from portal.mail.models import MailMessage, MailStatus
 from portal.mail.services import queue_mail
 from portal.retention import services
 from portal.retention.models import ErasureCase, ErasureReason, ErasureStep
-from portal.retention.tasks import inactivity_sweep, run_erasure_step
+from portal.retention.tasks import (erase_inactive_batch, inactivity_sweep, run_erasure_step,
+                                    warn_inactive_batch)
 from portal.storage import StoredBlob, put_blob
 from portal.texts.models import Text, TextKind
 from tests.conftest import (_APP, REDIS_TEST_URL, links_in, login, login_dpo, make_user, post_form,
@@ -380,8 +382,9 @@ def sweep_at(moment: datetime) -> dict:
     """The daily sweep at `moment`, then the reconciler and every queued job."""
     with time_machine.travel(moment, tick=False), _APP["app"].app_context():
         result = inactivity_sweep()
+        run_jobs()  # the batch jobs
         jobs.reconcile()
-        run_jobs()
+        run_jobs()  # the erasure steps the reconciler found due
     return result
 
 
@@ -453,8 +456,9 @@ def test_no_deletion_without_a_warning_14_days_before(idle, outbox):
 def test_no_deletion_when_the_warning_mail_was_never_written(idle, outbox):
     moment = START + SIX - timedelta(days=14)
     with time_machine.travel(moment, tick=False), db_ctx():
-        inactivity_sweep()  # marks the account; the mail job is lost
-    redis.Redis.from_url(REDIS_TEST_URL).flushdb()
+        assert warn_inactive_batch([idle]) == 1  # the batch job marks the account ...
+    redis.Redis.from_url(REDIS_TEST_URL).flushdb()  # ... and the mail job it started is lost
+    assert user_row(idle).inactivity_warned_at == moment
     assert sweep_at(START + SIX + timedelta(days=1))["erasures"] == 0  # the mail comes first
     assert len(warning_mails(outbox)) == 1
     assert sweep_at(START + SIX + timedelta(days=14))["erasures"] == 0
@@ -487,7 +491,10 @@ def test_an_inactive_user_who_returns_before_the_first_step_is_not_erased(app, i
     sweep_at(START + SIX - timedelta(days=14))
     with time_machine.travel(START + SIX, tick=False):
         with db_ctx():
-            assert inactivity_sweep()["erasures"] == 1  # the case exists; no job ran yet
+            assert inactivity_sweep()["erasures"] == 1
+            redis.Redis.from_url(REDIS_TEST_URL).flushdb()
+            assert erase_inactive_batch([idle]) == 1  # the case exists; no step ran yet
+            assert len(Queue("default", connection=jobs.get_connection())) == 0
         client = app.test_client()
         assert login(client, EMAIL, PASSWORD).status_code == 302
         assert client.get("/konto/").status_code == 200
@@ -595,12 +602,33 @@ def test_the_sweep_works_in_batches(ctx, outbox):
     db.session.commit()
     with time_machine.travel(START + SIX - timedelta(days=13), tick=False):
         assert inactivity_sweep(batch_size=2) == {"warnings": 7, "erasures": 0}
+        assert len(Queue("default", connection=jobs.get_connection())) == 4  # 2+2+2+1 ids
         run_jobs()
     assert len(warning_mails(outbox)) == 7
     with time_machine.travel(START + SIX + timedelta(days=2), tick=False):
         assert inactivity_sweep(batch_size=3) == {"warnings": 0, "erasures": 7}
+        assert count(ErasureCase) == 0  # the sweep only reads and hands out batches of ids
+        assert run_jobs() == 3
     assert count(ErasureCase, ErasureCase.reason == ErasureReason.INACTIVITY) == 7
     assert count(AuditEvent, AuditEvent.action == "erasure.started") == 3  # one per batch
+
+
+def test_with_the_queue_down_the_sweep_runs_its_batches_itself(app, idle, outbox):
+    moment = START + SIX - timedelta(days=14)
+    app.config["REDIS_URL"], real = "redis://127.0.0.1:1/0", app.config["REDIS_URL"]
+    app.extensions.pop("portal_redis", None)
+    try:
+        with time_machine.travel(moment, tick=False), db_ctx():
+            assert inactivity_sweep() == {"warnings": 1, "erasures": 0}
+    finally:
+        app.config["REDIS_URL"] = real
+        app.extensions.pop("portal_redis", None)
+    assert user_row(idle).inactivity_warned_at == moment  # marked, not skipped
+    assert warning_mails(outbox) == []  # the mail job could not be queued either ...
+    with time_machine.travel(moment + timedelta(minutes=1), tick=False), db_ctx():
+        assert jobs.reconcile()["inactivity"] == 1  # ... so the reconciler starts it
+        run_jobs()
+    assert len(warning_mails(outbox)) == 1
 
 
 # --- last_active_at -------------------------------------------------------------------------

@@ -53,8 +53,8 @@ def inactivity_sweep_cmd() -> None:
     from portal.retention.tasks import inactivity_sweep
 
     result = inactivity_sweep()
-    click.echo(f"{result['warnings']} konton ska varnas, {result['erasures']} raderingar "
-               "påbörjade.")
+    click.echo(f"{result['warnings']} konton ska varnas och {result['erasures']} konton "
+               "raderas. Arbetet är köat (utan kö görs det direkt).")
 
 
 def register_cli(app) -> None:

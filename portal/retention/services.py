@@ -5,9 +5,10 @@ Erasure is a state machine in the database (`ErasureCase`): approved → (at onc
 transaction and sets the next step with its due time, so a job that dies mid-step leaves
 nothing committed and the step simply runs again; a job that runs twice finds the step done.
 
-Inactivity: a daily, set-based sweep marks accounts due for a warning (6 months − 14 days
-without activity) and starts erasure for accounts that were warned at least 14 days ago and
-are still inactive at 6 months. The warning mails themselves are written by a job, one user
+Inactivity: a daily sweep selects, in keyset batches, the accounts due for a warning (6 months
+− 14 days without activity) and those warned at least 14 days ago and still inactive at 6
+months; a job per batch of ids then marks the warnings or starts the erasures with one
+set-based statement, checking the conditions again. The warning mails themselves are written by a job, one user
 per transaction, under the user's row lock (exactly once: the warning's single-use
 "keep my account" token is the record that the mail exists).
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -321,43 +323,33 @@ def warning_mail_pending(stamp: datetime) -> tuple:
 Key = tuple[datetime, int] | None
 
 
-def _next_batch(conditions: tuple, after: Key, limit: int) -> list[tuple[int, datetime]]:
-    """Keyset pagination on (last_active_at, id), walking the last_active_at index once."""
-    query = sa.select(User.id, User.last_active_at).where(*conditions)
-    if after is not None:
-        query = query.where(User.last_active_at >= after[0],
-                            sa.or_(User.last_active_at > after[0], User.id > after[1]))
-    return [(user_id, active) for user_id, active in db.session.execute(
-        query.order_by(User.last_active_at, User.id).limit(limit))]
+def due_id_batches(conditions: tuple, batch_size: int = BATCH_SIZE) -> Iterator[list[int]]:
+    """Ids meeting `conditions`, `batch_size` at a time, from one streamed SELECT (a
+    server-side cursor on PostgreSQL, so memory stays flat however many accounts there are).
+    The caller must not commit while it reads."""
+    result = db.session.execute(sa.select(User.id).where(*conditions)
+                                .execution_options(yield_per=batch_size))
+    for partition in result.scalars().partitions():
+        yield list(partition)
 
 
-@dataclass
-class Batch:
-    done: int    # rows changed in this batch
-    next: Key    # where the next batch starts; None when the sweep is through
-
-
-def mark_warning_batch(stamp: datetime, after: Key = None, limit: int = BATCH_SIZE) -> Batch:
-    """Mark up to `limit` accounts as due for the warning (one UPDATE); the mail job writes
-    each mail and re-stamps `inactivity_warned_at` with the moment it was queued."""
-    rows = _next_batch(warning_due(stamp), after, limit)
-    if not rows:
-        return Batch(0, None)
-    ids = [user_id for user_id, _ in rows]
+def mark_warnings(ids: list[int], stamp: datetime) -> int:
+    """Mark those of `ids` still due for the warning (one UPDATE, conditions checked again);
+    the mail job writes each mail and re-stamps `inactivity_warned_at` when it is queued."""
+    if not ids:
+        return 0
     result = db.session.execute(
         sa.update(User).where(User.id.in_(ids), *warning_due(stamp))
         .values(inactivity_warned_at=stamp).execution_options(synchronize_session=False))
-    return Batch(result.rowcount or 0, (rows[-1][1], rows[-1][0]))
+    return result.rowcount or 0
 
 
-def start_inactivity_erasure_batch(stamp: datetime, after: Key = None,
-                                   limit: int = BATCH_SIZE) -> Batch:
-    """Start erasure for up to `limit` accounts due for deletion (two statements and one
-    audit event per batch). The cases are due at once; the reconciler enqueues their steps."""
-    rows = _next_batch(deletion_due(stamp), after, limit)
-    if not rows:
-        return Batch(0, None)
-    ids = [user_id for user_id, _ in rows]
+def start_inactivity_erasures(ids: list[int], stamp: datetime) -> int:
+    """Start erasure for those of `ids` still due for deletion (three statements and one
+    audit event per batch). The cases are due at once; the reconciler enqueues their steps
+    (within a minute, a bounded number per run)."""
+    if not ids:
+        return 0
     # An active account has no case (start_erasure sets the status); should one exist anyway,
     # it stands as it is. One lookup per batch, not a correlated check per account.
     existing = set(db.session.scalars(
@@ -374,7 +366,7 @@ def start_inactivity_erasure_batch(stamp: datetime, after: Key = None,
              "due_at": stamp, "approved_at": stamp} for user_id in taken])
         audit.record("erasure.started", reason=ErasureReason.INACTIVITY.value,
                      count=len(taken), subject_ids=sorted(taken))
-    return Batch(len(taken), (rows[-1][1], rows[-1][0]))
+    return len(taken)
 
 
 # --- inactivity: the warning mail and the keep link ---------------------------------------

@@ -7,6 +7,7 @@ portal/cron.py; the reconcilers below run every minute through `portal.jobs.reco
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from portal import jobs
 from portal.auth.services import purge_unverified_accounts
@@ -39,26 +40,45 @@ def run_erasure_step(case_id: int) -> str:
 
 
 def inactivity_sweep(batch_size: int = services.BATCH_SIZE) -> dict[str, int]:
-    """Daily: mark accounts due for the 14-day warning and start erasure for accounts 6 months
-    inactive (set-based SQL in batches, one short transaction per batch, flat memory)."""
+    """Daily: find the accounts due for the 14-day warning and those due for deletion, and
+    hand each batch of ids to a job (set-based SQL per batch, conditions checked again there).
+
+    The sweep itself only reads (one streamed SELECT per kind, flat memory) and enqueues, so
+    it is cheap to run again at any time; a lost batch job is found again by the next sweep.
+    A batch the queue does not take is run here once the reading is done, never skipped."""
     stamp = now()
-    warned = _in_batches(services.mark_warning_batch, stamp, batch_size)
-    erasures = _in_batches(services.start_inactivity_erasure_batch, stamp, batch_size)
-    if warned:
+    counts = {"warnings": 0, "erasures": 0}
+    unqueued: list[tuple[Callable[[list[int]], int], list[int]]] = []
+    for kind, conditions, task in (
+            ("warnings", services.warning_due(stamp), warn_inactive_batch),
+            ("erasures", services.deletion_due(stamp), erase_inactive_batch)):
+        for ids in services.due_id_batches(conditions, batch_size):
+            counts[kind] += len(ids)
+            job_id = f"inactivity-{kind}-{ids[0]}-{ids[-1]}-{len(ids)}"
+            if not jobs.enqueue(f"{__name__}.{task.__name__}", ids, job_id=job_id):
+                unqueued.append((task, ids))
+    db.session.commit()  # ends the read
+    for task, ids in unqueued:
+        task(ids)
+    log.info("inactivity sweep: %d warnings and %d erasures due, %d batches run here",
+             counts["warnings"], counts["erasures"], len(unqueued))
+    return counts
+
+
+def warn_inactive_batch(ids: list[int]) -> int:
+    """Mark the warnings of one batch (those still due), then start the mail job."""
+    marked = services.mark_warnings(ids, now())
+    db.session.commit()
+    if marked:
         _start_warning_job()
-    log.info("inactivity sweep: %d warnings due, %d erasures started", warned, erasures)
-    return {"warnings": warned, "erasures": erasures}
+    return marked
 
 
-def _in_batches(step, stamp, batch_size: int) -> int:
-    total, after = 0, None
-    while True:
-        batch = step(stamp, after, batch_size)
-        db.session.commit()
-        total += batch.done
-        if batch.next is None:
-            return total
-        after = batch.next
+def erase_inactive_batch(ids: list[int]) -> int:
+    """Start the erasures of one batch (those still due); the reconciler runs their steps."""
+    started = services.start_inactivity_erasures(ids, now())
+    db.session.commit()
+    return started
 
 
 def send_inactivity_warnings(limit: int = WARNINGS_PER_RUN) -> int:
