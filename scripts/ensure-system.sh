@@ -5,7 +5,7 @@ set -euo pipefail
 mode=${1:-run}
 
 packages=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core)
-[ "$mode" = test ] && packages+=(chromium)
+[ "$mode" = test ] && packages+=(chromium poppler-utils)  # pdftotext in the PDF tests
 
 missing=()
 for p in "${packages[@]}"; do

@@ -141,6 +141,53 @@ def _register_test_routes(app) -> None:
     app.register_blueprint(bp)
 
 
+# --- no personal data in Redis ---------------------------------------------------------------
+
+_NAMES_USED: set[str] = set()  # every name make_user gave a person in this run
+_ADDRESS = re.compile(rb"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+
+
+def redis_contents(conn) -> bytes:
+    """Every key and value in one Redis database, job payloads decompressed."""
+    import zlib
+
+    out = b""
+    for key in conn.scan_iter(count=1000):
+        out += key + b"\n"
+        kind = conn.type(key)
+        if kind == b"string":
+            out += conn.get(key) or b""
+        elif kind == b"hash":
+            for field, value in conn.hgetall(key).items():
+                out += field + b"=" + value + b"\n"
+                if field == b"data" and key.startswith(b"rq:job:"):
+                    try:
+                        out += zlib.decompress(value)
+                    except zlib.error:
+                        pass
+        elif kind == b"list":
+            out += b"\n".join(conn.lrange(key, 0, -1))
+        elif kind == b"zset":
+            out += b"\n".join(conn.zrange(key, 0, -1))
+        elif kind == b"set":
+            out += b"\n".join(conn.smembers(key))
+        out += b"\n"
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _no_personal_data_left_in_redis(request):
+    """After every test (so after the whole suite): no key or value in the test Redis holds
+    an e-mail address or the name of a person the tests created (ids only)."""
+    yield
+    import redis
+
+    contents = redis_contents(redis.Redis.from_url(REDIS_TEST_URL))
+    found = [m.decode(errors="replace") for m in _ADDRESS.findall(contents)]
+    found += [name for name in _NAMES_USED if name.encode() in contents]
+    assert not found, f"personal data left in Redis after {request.node.nodeid}: {found[:5]}"
+
+
 @pytest.fixture(autouse=True)
 def _isolation(request, app):
     """Non-browser tests: one outer transaction rolled back at the end; Redis db 15 flushed.
@@ -239,6 +286,7 @@ def make_user(email: str = "anna@example.se", password: str = "ett-bra-losenord-
     from portal.auth.passwords import hash_password
     from portal.clock import now
 
+    _NAMES_USED.add(name)
     user = User(email=email, name=name, role=Role(role), password_hash=hash_password(password),
                 email_verified_at=now() if verified else None, locale="sv",
                 access_source=AccessSource.STOD_OCH_MATCHNING if role == "user" else None)
