@@ -94,8 +94,20 @@ DEMO_ACCOUNTS = (
 
 @click.command("seed-demo")
 @with_appcontext
-def seed_demo() -> None:
-    """Create the demo user, coach and DPO once, printing their passwords that one time."""
+@click.option("--users", type=click.IntRange(min=100), default=None,
+              help="Bulk seed: this many job seekers with texts, coaches, requests (see "
+                   "portal/seed.py); needs --credentials.")
+@click.option("--credentials", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Bulk seed: JSON file (mode 0600) for the shared password and the known "
+                   "accounts.")
+@click.option("--seed", "random_seed", type=int, default=1, show_default=True,
+              help="Bulk seed: random seed (the same seed gives the same data).")
+def seed_demo(users: int | None, credentials: Path | None, random_seed: int) -> None:
+    """Create the demo user, coach and DPO once, printing their passwords that one time;
+    with --users N, fill the database at production size for benchmarks instead."""
+    if users is not None or credentials is not None:
+        _seed_at_scale(users, credentials, random_seed)
+        return
     from portal import audit
     from portal.auth.passwords import hash_password
     from portal.clock import now
@@ -123,6 +135,25 @@ def seed_demo() -> None:
     db.session.commit()
     click.echo("Demokonton skapade. Spara lösenorden nu; de visas bara den här gången:")
     click.echo("\n".join(lines))
+
+
+def _seed_at_scale(users: int | None, credentials: Path | None, random_seed: int) -> None:
+    from portal.seed import SeedRefused, seed_at_scale
+
+    if users is None or credentials is None:
+        raise click.ClickException("--users och --credentials anges tillsammans.")
+    click.echo(f"Seedar {users} användare (slumpfrö {random_seed}) i en transaktion …")
+    try:
+        result = seed_at_scale(users, random_seed, credentials, progress=click.echo)
+    except SeedRefused as refused:
+        raise click.ClickException(str(refused)) from None
+    except Exception:
+        click.echo("Seedningen avbröts; inget har sparats.", err=True)
+        raise
+    for table, count in sorted(result["counts"].items()):
+        click.echo(f"  {table:16} {count:>10}")
+    click.echo(f"Klart på {result['seconds']:.0f} s. Lösenordet och de kända kontona finns i "
+               f"{credentials} (läsbar bara för dig).")
 
 
 def _demo_user_data(user: User) -> None:

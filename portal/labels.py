@@ -32,6 +32,7 @@ EVENT_LABELS = {
     "account.registered": _l("Account created"),
     "account.created_by_admin": _l("Account created by an administrator"),
     "account.demo_created": _l("Demo account created"),
+    "seed.bulk_created": _l("Test data for load measurements created"),
     "account.email_verified": _l("E-mail address confirmed"),
     "email.change_requested": _l("Change of e-mail address requested"),
     "email.changed": _l("E-mail address changed"),
