@@ -18,7 +18,8 @@ STEP_NAMES = {"approved": "godkänd, väntar på avidentifiering",
 @click.option("--yes", is_flag=True, help="Fråga inte om bekräftelse.")
 @with_appcontext
 def erase_account_cmd(email: str, yes: bool) -> None:
-    """Start erasing an account (reason: admin) until the DPO console exists."""
+    """Start erasing an account on the operator's decision (reason: admin), e.g. for a
+    request that arrived by post; requests filed in the portal go through the DPO console."""
     from portal.auth.services import find_user_by_email
     from portal.retention.models import ErasureReason
     from portal.retention.services import DELETION_DAYS, INVOICING_DAYS, start_erasure
