@@ -72,7 +72,7 @@ def gather_my_data(user: User) -> MyData:
         latest_texts=list(db.session.scalars(
             sa.select(Text).where(Text.user_id == uid)
             .order_by(Text.updated_at.desc(), Text.id.desc()).limit(5))),
-        session_count=_count(sa.select(AuthSession.id).where(AuthSession.user_id == uid)),
+        session_count=session_count(uid),
         open_link_count=_count(sa.select(LinkToken.id).where(
             LinkToken.user_id == uid, LinkToken.used_at.is_(None),
             LinkToken.expires_at > now())),
@@ -100,6 +100,11 @@ def gather_my_data(user: User) -> MyData:
         exports=list_exports(uid, limit=10),
         rights_requests=list_requests(uid),
     )
+
+
+def session_count(user_id: int) -> int:
+    """How many browsers the user is logged in with (counted in SQL, not loaded)."""
+    return _count(sa.select(AuthSession.id).where(AuthSession.user_id == user_id))
 
 
 def login_history(user_id: int, limit: int = 20) -> list[LoginEvent]:

@@ -23,7 +23,8 @@ bp = Blueprint("account", __name__)
 def overview():
     return render_template("account/overview.html",
                            logins=services.login_history(current_user.id, limit=5),
-                           session_count=len(current_user.sessions), button=ButtonForm())
+                           session_count=services.session_count(current_user.id),
+                           button=ButtonForm())
 
 
 @bp.route("/mina-uppgifter")

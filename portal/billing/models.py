@@ -47,4 +47,5 @@ class UsageEvent(Base):
     __table_args__ = (
         sa.Index("ix_usage_events_user_at", "user_id", "at"),
         sa.Index("ix_usage_events_org_at", "organisation_id", "at"),
+        sa.Index("ix_usage_events_at", "at"),  # a month's totals over every organisation
     )

@@ -40,6 +40,7 @@ class CoachLink(Base):
     __table_args__ = (
         sa.Index("ix_coach_links_user_status", "user_id", "status"),
         sa.Index("ix_coach_links_coach_status", "coach_id", "status"),
+        sa.Index("ix_coach_links_status_expires", "status", "invite_expires_at"),  # expiry job
     )
 
 
@@ -55,4 +56,9 @@ class CoachRead(Base):
     text_title: Mapped[str] = mapped_column(sa.String(200))
     at: Mapped[datetime] = mapped_column(default=now)
 
-    __table_args__ = (sa.Index("ix_coach_reads_user_at", "user_id", "at"),)
+    __table_args__ = (
+        sa.Index("ix_coach_reads_user_at", "user_id", "at"),
+        # For the foreign-key actions when a text or a link is deleted (erasure).
+        sa.Index("ix_coach_reads_text_id", "text_id"),
+        sa.Index("ix_coach_reads_link_id", "link_id"),
+    )

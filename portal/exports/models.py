@@ -40,4 +40,8 @@ class Export(Base):
     sha256: Mapped[str | None] = mapped_column(sa.String(64))
 
     __table_args__ = (sa.Index("ix_exports_user_requested", "user_id", "requested_at"),
-                      sa.Index("ix_exports_status_expires", "status", "expires_at"))
+                      sa.Index("ix_exports_status_expires", "status", "expires_at"),
+                      # Deleting a blob sets this to NULL (foreign key): found by index.
+                      sa.Index("ix_exports_blob_id", "blob_id",
+                               sqlite_where=sa.text("blob_id IS NOT NULL"),
+                               postgresql_where=sa.text("blob_id IS NOT NULL")))

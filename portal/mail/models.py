@@ -45,4 +45,10 @@ class MailMessage(Base):
     created_at: Mapped[datetime] = mapped_column(default=now)
     sent_at: Mapped[datetime | None]
 
-    __table_args__ = (sa.Index("ix_mail_messages_status_created", "status", "created_at"),)
+    __table_args__ = (
+        sa.Index("ix_mail_messages_status_created", "status", "created_at"),
+        # Deleting a blob sets this to NULL (foreign key): found by index, not by a scan.
+        sa.Index("ix_mail_messages_attachment_blob_id", "attachment_blob_id",
+                 sqlite_where=sa.text("attachment_blob_id IS NOT NULL"),
+                 postgresql_where=sa.text("attachment_blob_id IS NOT NULL")),
+    )

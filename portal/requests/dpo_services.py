@@ -120,15 +120,21 @@ def split_pages(data: bytes) -> list[bytes]:
     return [page for page in pages if page.startswith(b"\xff\xd8\xff")]
 
 
+def live_uploads_with_blobs(req: RightsRequest) -> list[tuple[RequestUpload, StoredBlob]]:
+    """The request's undestroyed uploads with their stored blobs, oldest first (one query,
+    not one per upload)."""
+    rows = db.session.execute(
+        sa.select(RequestUpload, StoredBlob)
+        .join(StoredBlob, StoredBlob.id == RequestUpload.blob_id)
+        .where(RequestUpload.request_id == req.id, RequestUpload.destroyed_at.is_(None))
+        .order_by(RequestUpload.id))
+    return [(upload, blob) for upload, blob in rows]
+
+
 def id_page(req: RightsRequest, number: int, dpo: User) -> bytes | None:
     """Page `number` (1-based, across the request's live uploads) as JPEG; audit-logged."""
     seen = 0
-    for upload in uploads_for(req):
-        if upload.destroyed_at is not None or upload.blob_id is None:
-            continue
-        blob = db.session.get(StoredBlob, upload.blob_id)
-        if blob is None:
-            continue
+    for upload, blob in live_uploads_with_blobs(req):
         images = split_pages(read_blob(blob))
         if number <= seen + len(images):
             audit.record("request.id_viewed", actor_id=dpo.id, subject_id=req.user_id,
@@ -138,8 +144,10 @@ def id_page(req: RightsRequest, number: int, dpo: User) -> bytes | None:
     return None
 
 
-def live_page_count(req: RightsRequest) -> int:
-    return sum(u.pages for u in uploads_for(req) if u.destroyed_at is None and u.blob_id)
+def live_page_count(req: RightsRequest, uploads: list[RequestUpload] | None = None) -> int:
+    """Pages of ID copy still held; `uploads` when the caller has loaded them already."""
+    uploads = uploads_for(req) if uploads is None else uploads
+    return sum(u.pages for u in uploads if u.destroyed_at is None and u.blob_id)
 
 
 def _event(req: RightsRequest, dpo: User, action: str, note: str | None = None) -> None:

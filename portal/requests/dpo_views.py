@@ -177,10 +177,12 @@ def _render_review(req: RightsRequest, status: int = 200, **forms):
 
     can_extend = (req.status in services.OPEN_STATUSES
                   and deadlines.can_extend(req.received_at, now(), req.extension_months > 0))
+    uploads = services.uploads_for(req)
     return render_template(
         "dpo/review.html", req=req, user=db.session.get(User, req.user_id),
-        uploads=services.uploads_for(req), events=services.events_for(req),
-        signature_ok=services.receipt_verifies(req), pages=services.live_page_count(req),
+        uploads=uploads, events=services.events_for(req),
+        signature_ok=services.receipt_verifies(req),
+        pages=services.live_page_count(req, uploads),
         is_open=req.status in services.OPEN_STATUSES, can_extend=can_extend,
         days_left=(req.due_on - deadlines.local_day(now())).days,
         kinds=kind_labels(), statuses=status_labels(), event_labels=event_labels(),

@@ -26,6 +26,9 @@ class RequestStatus(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
+_OPEN = "status IN ('received', 'needs_completion')"  # dpo_services.OPEN_STATUSES
+
+
 class RightsRequest(Base):
     __tablename__ = "rights_requests"
 
@@ -55,6 +58,13 @@ class RightsRequest(Base):
     __table_args__ = (
         sa.Index("ix_rights_requests_status_due", "status", "due_on"),
         sa.Index("ix_rights_requests_user_received", "user_id", "received_at"),
+        # The DPO queue: open requests in due order, read a page at a time without sorting.
+        sa.Index("ix_rights_requests_open_due", "due_on", "id",
+                 sqlite_where=sa.text(_OPEN), postgresql_where=sa.text(_OPEN)),
+        # Deleting a blob sets this to NULL (foreign key): found by index, not by a scan.
+        sa.Index("ix_rights_requests_receipt_blob_id", "receipt_blob_id",
+                 sqlite_where=sa.text("receipt_blob_id IS NOT NULL"),
+                 postgresql_where=sa.text("receipt_blob_id IS NOT NULL")),
     )
 
 
@@ -77,6 +87,14 @@ class RequestUpload(Base):
         sa.ForeignKey("stored_blobs.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=now)
     destroyed_at: Mapped[datetime | None]
+
+    # For the foreign-key actions when an account or a blob is deleted (erasure, day 60).
+    __table_args__ = (
+        sa.Index("ix_request_uploads_user_id", "user_id"),
+        sa.Index("ix_request_uploads_blob_id", "blob_id",
+                 sqlite_where=sa.text("blob_id IS NOT NULL"),
+                 postgresql_where=sa.text("blob_id IS NOT NULL")),
+    )
 
 
 class RequestEvent(Base):
