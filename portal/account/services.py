@@ -87,7 +87,7 @@ def gather_my_data(user: User) -> MyData:
         usage_count=_count(sa.select(UsageEvent.id).where(UsageEvent.user_id == uid)),
         latest_usage=list(db.session.scalars(
             sa.select(UsageEvent).where(UsageEvent.user_id == uid)
-            .order_by(UsageEvent.id.desc()).limit(5))),
+            .order_by(UsageEvent.at.desc(), UsageEvent.id.desc()).limit(5))),
         messages=list(db.session.scalars(
             sa.select(MailMessage).where(MailMessage.user_id == uid)
             .order_by(MailMessage.id.desc()).limit(10))),
@@ -110,7 +110,7 @@ def session_count(user_id: int) -> int:
 def login_history(user_id: int, limit: int = 20) -> list[LoginEvent]:
     return list(db.session.scalars(
         sa.select(LoginEvent).where(LoginEvent.user_id == user_id)
-        .order_by(LoginEvent.id.desc()).limit(limit)))
+        .order_by(LoginEvent.at.desc(), LoginEvent.id.desc()).limit(limit)))
 
 
 def activity_log(user_id: int, limit: int = 100) -> list[AuditEvent]:

@@ -22,7 +22,7 @@ class MailMessage(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int | None] = mapped_column(
-        sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
+        sa.ForeignKey("users.id", ondelete="CASCADE")
     )
     template: Mapped[str] = mapped_column(sa.String(64))
     to_addr: Mapped[str] = mapped_column(sa.String(254))
@@ -47,6 +47,8 @@ class MailMessage(Base):
 
     __table_args__ = (
         sa.Index("ix_mail_messages_status_created", "status", "created_at"),
+        # A person's latest messages by id (Mina uppgifter), and the FK cascade on user_id.
+        sa.Index("ix_mail_messages_user_id", "user_id", "id"),
         # Deleting a blob sets this to NULL (foreign key): found by index, not by a scan.
         sa.Index("ix_mail_messages_attachment_blob_id", "attachment_blob_id",
                  sqlite_where=sa.text("attachment_blob_id IS NOT NULL"),

@@ -47,4 +47,5 @@ class ErasureCase(Base):
     deleted_at: Mapped[datetime | None]
     confirmation_mail_id: Mapped[int | None]
 
-    __table_args__ = (sa.Index("ix_erasure_cases_step_due", "step", "due_at"),)
+    __table_args__ = (sa.Index("ix_erasure_cases_step_due", "step", "due_at"),
+                      sa.Index("ix_erasure_cases_approved", "approved_at", "id"))  # DPO list

@@ -4,7 +4,8 @@ The DPO queue reads open requests in due order from a partial index (no sort, no
 decided requests); the coach-invitation expiry job and a month's invoice totals get an index
 each; and every foreign key that a deletion (erasure, export expiry) sets to NULL or cascades
 to gets one, so PostgreSQL's foreign-key actions look rows up instead of scanning the table
-once per deleted row. Proven by tests/test_explain.py.
+once per deleted row; a person's latest audit events and messages, and the DPO's erasure
+list, are read from an index in order. Proven by tests/test_explain.py.
 
 Revision ID: 0007_query_indexes
 Revises: 0006_mail_attachments
@@ -52,8 +53,26 @@ def upgrade() -> None:
     with op.batch_alter_table('usage_events', schema=None) as batch_op:
         batch_op.create_index('ix_usage_events_at', ['at'], unique=False)
 
+    # "A person's latest N by id" reads these indexes; with only (subject_id) or (user_id)
+    # PostgreSQL may walk the primary key backwards through every row for an old account.
+    for table, column in (('audit_events', 'subject_id'), ('mail_messages', 'user_id')):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_index(f'ix_{table}_{column}')
+            batch_op.create_index(f'ix_{table}_{column}', [column, 'id'], unique=False)
+
+    with op.batch_alter_table('erasure_cases', schema=None) as batch_op:
+        batch_op.create_index('ix_erasure_cases_approved', ['approved_at', 'id'], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table('erasure_cases', schema=None) as batch_op:
+        batch_op.drop_index('ix_erasure_cases_approved')
+
+    for table, column in (('audit_events', 'subject_id'), ('mail_messages', 'user_id')):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_index(f'ix_{table}_{column}')
+            batch_op.create_index(f'ix_{table}_{column}', [column], unique=False)
+
     with op.batch_alter_table('usage_events', schema=None) as batch_op:
         batch_op.drop_index('ix_usage_events_at')
 
