@@ -8,6 +8,7 @@ from datetime import timedelta
 from enum import Enum
 
 import sqlalchemy as sa
+from sqlalchemy.orm import contains_eager
 from flask import current_app
 
 from portal import audit
@@ -225,6 +226,7 @@ def load_session(raw: str) -> User | None:
         return None
     record = db.session.scalar(
         sa.select(AuthSession).join(AuthSession.user)
+        .options(contains_eager(AuthSession.user))  # one statement, not two
         .where(AuthSession.token_hash == _digest(raw))
     )
     if record is None:
