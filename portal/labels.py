@@ -121,12 +121,14 @@ MAIL_STATUS_LABELS = {
 
 USAGE_LABELS = {"text_created": _l("Text created")}
 
+# The one wording of a coach link's state: the user's and the coach's pages, Mina uppgifter
+# and the export PDF all use it.
 LINK_STATUS_LABELS = {
     LinkStatus.INVITED: _l("Invited"),
-    LinkStatus.ACTIVE: _l("Active"),
+    LinkStatus.ACTIVE: _l("Link active"),
     LinkStatus.REVOKED: _l("Revoked"),
-    LinkStatus.EXPIRED: _l("Expired"),
-    LinkStatus.CANCELLED: _l("Cancelled"),
+    LinkStatus.EXPIRED: _l("Invitation expired"),
+    LinkStatus.CANCELLED: _l("Invitation cancelled"),
 }
 
 

@@ -518,7 +518,7 @@ def test_cancel_withdraws_the_invitation(app, client, anna, outbox):
     assert response.status_code == 302
     page = client.get("/mina-uppgifter/coach").get_data(as_text=True)
     assert "Inbjudan är avbruten. Länken i den fungerar inte längre." in page
-    assert "Avbruten" in page and "Lägg till en jobbcoach" in page
+    assert "Inbjudan avbruten" in page and "Lägg till en jobbcoach" in page
     assert links()[0].status == LinkStatus.CANCELLED
     coach = app.test_client()
     coach.get(path)
@@ -645,7 +645,7 @@ def test_expired_invitation_is_refused_and_the_job_marks_it(app, client, anna, o
             app_get(coach, "/coach/inbjudan", 410)
         assert login(client).status_code == 302  # the old session has timed out
         page = client.get("/mina-uppgifter/coach").get_data(as_text=True)
-        assert "Utgången" in page and "Skicka inbjudan igen" not in page
+        assert "Inbjudan har gått ut" in page and "Skicka inbjudan igen" not in page
         assert expire_invitations() == 1
         assert expire_invitations() == 0  # idempotent
     (link,) = links()

@@ -12,7 +12,6 @@ from portal.account.forms import OrgNumber
 from portal.auth.forms import confirm_field, new_password_field
 from portal.auth.passwords import MAX_LENGTH
 from portal.billing.models import Organisation, OrganisationKind
-from portal.coach.models import LinkStatus
 from portal.forms import CleanText, ValidEmail, strip_filter
 
 NEW_ORGANISATION = "ny"
@@ -24,13 +23,6 @@ ORG_KIND_LABELS = {
     OrganisationKind.OMSTALLNINGSFOND: _l("Transition fund"),
 }
 
-LINK_STATUS_LABELS = {
-    LinkStatus.INVITED: _l("Invited"),
-    LinkStatus.ACTIVE: _l("Link active"),
-    LinkStatus.REVOKED: _l("Revoked"),
-    LinkStatus.EXPIRED: _l("Expired"),
-    LinkStatus.CANCELLED: _l("Cancelled"),
-}
 
 
 class OnlyForNewOrganisation:

@@ -20,10 +20,11 @@ from portal.auth.models import Role, User
 from portal.auth.services import POLICY_VERSION, LoginResult
 from portal.billing.models import OrganisationKind
 from portal.coach import services
-from portal.coach.forms import (LINK_STATUS_LABELS, ORG_KIND_LABELS, AddCoachForm,
-                                CoachLoginForm, NewCoachAccountForm)
+from portal.coach.forms import (ORG_KIND_LABELS, AddCoachForm, CoachLoginForm,
+                                NewCoachAccountForm)
 from portal.coach.models import CoachLink
 from portal.db import db
+from portal.labels import LINK_STATUS_LABELS
 from portal.extensions import client_ip, limiter
 from portal.forms import ButtonForm
 from portal.security import mark_authenticated, recent_auth_required, role_required

@@ -6,9 +6,8 @@ from flask_babel import format_datetime, get_locale
 from flask_babel import lazy_gettext as _l
 
 from portal.auth.models import TokenPurpose
-from portal.coach.models import LinkStatus
 from portal.exports.models import ExportStatus
-from portal.labels import EVENT_LABELS
+from portal.labels import EVENT_LABELS, LINK_STATUS_LABELS
 
 STATUS_LABELS = {
     ExportStatus.QUEUED: _l("Queued"),
@@ -27,18 +26,11 @@ TOKEN_PURPOSE_LABELS = {
     TokenPurpose.CHANGE_EMAIL: _l("Confirm a new e-mail address"),
 }
 
-COACH_STATUS_LABELS = {
-    LinkStatus.INVITED: _l("Invited"),
-    LinkStatus.ACTIVE: _l("Active"),
-    LinkStatus.REVOKED: _l("Access removed"),
-    LinkStatus.EXPIRED: _l("Invitation expired"),
-    LinkStatus.CANCELLED: _l("Invitation cancelled"),
-}
 
 
 def pdf_labels() -> dict:
     return {"export_status": STATUS_LABELS, "event": EVENT_LABELS,
-            "token_purpose": TOKEN_PURPOSE_LABELS, "coach_status": COACH_STATUS_LABELS}
+            "token_purpose": TOKEN_PURPOSE_LABELS, "coach_status": LINK_STATUS_LABELS}
 
 
 # A date and time in running text: Swedish writes "25 november 2026 kl. 22.00".
