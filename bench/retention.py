@@ -17,8 +17,8 @@ own peak RSS), in a fresh PostgreSQL database created for the run and dropped af
             median of 3, the queue emptied before each)
   jobs      the batch jobs the sweep enqueued, run here one after the other as a worker
             would (without the fork): one UPDATE per warning batch; per deletion batch one
-            lookup, one UPDATE … RETURNING, one INSERT … RETURNING of the cases, one audit
-            event, and the first step of each case enqueued after the commit
+            lookup, one UPDATE … RETURNING, one INSERT of the cases, one audit event (the
+            reconciler enqueues each case's first step afterwards)
   RSS       ru_maxrss of the child process after the jobs (and before the sweep)
 
 Not timed: the warning mails (the send_inactivity_warnings job) and the erasure steps
@@ -288,8 +288,8 @@ def main() -> None:
     print(f"RSS 100 000 / 1 000 000: {small / big:.3f} "
           f"({abs(small - big) / big * 100:.1f} % apart)")
     print("The sweep only reads and hands out batches of ids; the batch jobs mark the "
-          "warnings and create the erasure cases (and queue their first steps). The warning "
-          "mails and the erasure steps themselves are jobs too and are not timed here.")
+          "warnings and create the erasure cases (the reconciler then queues their steps). "
+          "The warning mails and the erasure steps are jobs too, not timed here.")
 
 
 if __name__ == "__main__":
