@@ -98,6 +98,15 @@ def current_link_for_user(user_id: int) -> CoachLink | None:
         .order_by(CoachLink.id.desc()).limit(1))
 
 
+def current_link_among(links: list[CoachLink]) -> CoachLink | None:
+    """What current_link_for_user() answers, picked from the user's links already loaded
+    (newest first), without another query."""
+    stamp = now()
+    return next((link for link in links if link.status == LinkStatus.ACTIVE
+                 or (link.status == LinkStatus.INVITED and link.invite_expires_at > stamp)),
+                None)
+
+
 def links_for_user(user_id: int) -> list[CoachLink]:
     """Every link the user has had (the history), newest first."""
     return list(db.session.scalars(sa.select(CoachLink).where(CoachLink.user_id == user_id)
