@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import time
 
@@ -46,6 +47,16 @@ class NoPersonalDataMixin:
                   getattr(exc_type, "__name__", exc_type))
 
 
+class PortalCron(CronScheduler):
+    """RQ's cron scheduler, remembering that a stop was asked for."""
+
+    stopping = False
+
+    def _request_stop(self, signum, frame):
+        self.stopping = True
+        return super()._request_stop(signum, frame)
+
+
 class PortalWorker(NoPersonalDataMixin, Worker):
     """A forking worker whose jobs run in the Flask app context."""
 
@@ -61,6 +72,34 @@ class PortalWorker(NoPersonalDataMixin, Worker):
             finally:
                 db.session.remove()
 
+    stopping = False  # SIGTERM/SIGINT came (RQ's own flag is set only when a job runs)
+
+    def request_stop(self, signum, frame):
+        self.stopping = True
+        return super().request_stop(signum, frame)
+
+    def abandon(self) -> None:
+        """After Redis went away mid-loop: stop the pub/sub listener thread, which would
+        otherwise go on retrying beside the next worker."""
+        if self.pubsub_thread is not None:
+            self.pubsub_thread.stop()
+            self.pubsub_thread.join(timeout=1)
+
+    def heartbeat(self, timeout=None, pipeline=None):
+        """Register again when Redis came back empty after an outage (this machine's Redis,
+        like many, keeps nothing on disk): RQ reconnects by itself, but its worker key is
+        gone, and without it the worker is invisible to monitoring and to `rq info`."""
+        if pipeline is None:
+            try:
+                if not self.connection.hexists(self.key, "birth"):
+                    log.warning("worker %s: registration lost with Redis; registering again",
+                                self.name)
+                    self.connection.delete(self.key)
+                    self.register_birth()
+            except redis.RedisError:
+                pass  # still away: RQ's own loop waits and retries
+        return super().heartbeat(timeout, pipeline)
+
 
 def sanitise_traceback(exc_string: str) -> str:
     """A traceback without exception messages or source lines (they may hold personal data)."""
@@ -73,16 +112,29 @@ def sanitise_traceback(exc_string: str) -> str:
     return "\n".join(kept)
 
 
-def wait_for_redis(conn: redis.Redis) -> None:
-    delay = 1.0
-    while True:
-        try:
-            conn.ping()
-            return
-        except redis.RedisError as exc:
-            log.warning("Redis not reachable (%s); retrying in %.0f s", type(exc).__name__, delay)
-            time.sleep(delay)
+def wait_for_redis(conn: redis.Redis) -> bool:
+    """Wait until Redis answers (backing off up to 30 s); False if SIGTERM or SIGINT comes
+    meanwhile, so a stop is never ignored while Redis is away."""
+    stop: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: stop.append(signum))
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        delay = 1.0
+        while not stop:
+            try:
+                conn.ping()
+                return True
+            except redis.RedisError as exc:
+                log.warning("Redis not reachable (%s); retrying in %.0f s",
+                            type(exc).__name__, delay)
+            deadline = time.monotonic() + delay
+            while not stop and time.monotonic() < deadline:
+                time.sleep(0.1)
             delay = min(delay * 2, 30)
+        return False
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,16 +149,26 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app()
     preload_heavy_modules()
     conn = redis_connection(app.config["REDIS_URL"], for_worker=True)
-    wait_for_redis(conn)
-    if args.cron:
-        scheduler = CronScheduler(connection=conn, name="portal-cron")
-        scheduler.load_config_from_file("portal.cron")
-        scheduler.start()
-        return 0
     PortalWorker.app = app
     queues = [Queue(name, connection=conn) for name in QUEUE_NAMES]
-    worker = PortalWorker(queues, connection=conn)
-    worker.work(with_scheduler=True, burst=args.burst, logging_level="INFO")
+    # A Redis outage must not end the process (under honcho, one ending process stops all):
+    # wait for Redis, then start again with a fresh registration. A stop is always obeyed.
+    while wait_for_redis(conn):
+        runner = (PortalCron(connection=conn, name="portal-cron") if args.cron
+                  else PortalWorker(queues, connection=conn))
+        try:
+            if args.cron:
+                runner.load_config_from_file("portal.cron")
+                runner.start()
+            else:
+                runner.work(with_scheduler=True, burst=args.burst, logging_level="INFO")
+            return 0
+        except redis.RedisError as exc:
+            if isinstance(runner, PortalWorker):
+                runner.abandon()
+            if runner.stopping:
+                return 0  # stopping while Redis was away: the goodbye could not be written
+            log.warning("lost Redis (%s); starting again once it answers", type(exc).__name__)
     return 0
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import logging
 
-from flask import render_template, request
+import sqlalchemy as sa
+from flask import g, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -50,6 +51,28 @@ def register_error_handlers(app) -> None:
         title, message = titles.get(exc.code, (_("Something went wrong"),
                                                _("The request could not be handled.")))
         return _page(exc.code or 500, title, message)
+
+    @app.errorhandler(sa.exc.OperationalError)
+    @app.errorhandler(sa.exc.InterfaceError)
+    def database_unavailable(exc: sa.exc.DBAPIError):
+        """The database cannot be reached (a restart, a failover): say so, with a 503 that
+        asks clients to come back, instead of a generic 500. The pool checks connections
+        before use, so the next request after the database is back succeeds."""
+        from portal.db import db
+        from portal.extensions import login_manager
+
+        log.warning("database unavailable on %s %s (%s)", request.method, request.endpoint,
+                    type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__)
+        try:
+            db.session.rollback()
+        except sa.exc.DBAPIError:
+            db.session.close()
+        g._login_user = login_manager.anonymous_user()  # the page must not query for the user
+        body, status = _page(503, _("The service is briefly unavailable"),
+                             _("We cannot reach our database just now. Try again in a minute. "
+                               "If you were saving something, check afterwards that it was "
+                               "saved."))
+        return body, status, {"Retry-After": "30"}
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception):

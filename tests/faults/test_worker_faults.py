@@ -428,3 +428,35 @@ def test_the_same_erasure_enqueued_twice_runs_once_with_two_workers(
     assert_erased(app, user_id, case_id)
     time.sleep(0.5)  # a second message, if there were one, would have arrived by now
     assert len(mails_to(outbox, EMAIL)) == 1
+
+
+def test_the_worker_outlives_a_redis_outage_and_works_after_it(
+        app, committed, workers, outbox, throwaway_redis):
+    """Redis goes away under a running `python worker.py` and comes back (empty, as this
+    machine's Redis keeps nothing on disk): the same process waits, registers again and runs
+    the next job; nothing needs restarting."""
+    throwaway_redis.start()
+    worker = workers(redis_url=throwaway_redis.url)
+    throwaway_redis.stop()
+    time.sleep(3)  # long enough for the worker to notice (it polls the queue)
+    assert worker.proc.poll() is None, worker.output()
+    throwaway_redis.start()
+    conn = redis.Redis.from_url(throwaway_redis.url)
+    wait_for(lambda: any(w.pid == worker.proc.pid for w in Worker.all(connection=conn)),
+             "the same worker process to register again")
+
+    user_id = person(app)
+    real_url = app.config["REDIS_URL"]
+    app.config["REDIS_URL"] = throwaway_redis.url
+    app.extensions.pop("portal_redis", None)
+    try:
+        with app.app_context():
+            services.start_erasure(user_id, ErasureReason.ADMIN)
+            db.session.commit()  # enqueues the first step on the restarted Redis
+        case = case_of(app, user_id)
+        wait_for(lambda: case_by_id(app, case.id).step == ErasureStep.PSEUDONYMISED,
+                 "the worker to run a job after the outage")
+        assert worker.proc.poll() is None
+    finally:
+        app.config["REDIS_URL"] = real_url
+        app.extensions.pop("portal_redis", None)

@@ -212,6 +212,23 @@ def test_token_paths_are_redacted_from_access_logs():
     assert "abcDEF" not in record.getMessage() and "/l/[redacted]" in record.getMessage()
 
 
+def test_gunicorn_access_log_lines_are_redacted_and_still_formatted():
+    """gunicorn logs each request with one mapping of atoms (gunicorn.conf.py's format)."""
+    import logging
+
+    from gunicorn.glogging import SafeAtoms
+
+    from portal import _RedactTokens
+
+    atoms = SafeAtoms({"h": "192.0.2.1", "m": "GET", "U": "/avregistrera/tok.EN-1",
+                       "H": "HTTP/1.1", "s": 302, "b": "0", "L": "0.01"})
+    record = logging.LogRecord("gunicorn.access", logging.INFO, "", 0,
+                               '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss', (atoms,), None)
+    _RedactTokens().filter(record)
+    assert record.getMessage() == ('192.0.2.1 "GET /avregistrera/[redacted] HTTP/1.1" 302 0 '
+                                   "0.01s")
+
+
 def test_link_token_never_reaches_the_page_it_renders(client, outbox):
     post_form(client, "/glomt-losenord", {"email": "x@example.se"})
     make_user()
@@ -224,3 +241,28 @@ def test_link_token_never_reaches_the_page_it_renders(client, outbox):
     assert response.status_code == 302 and response.headers["Location"] == "/nytt-losenord"
     page = client.get("/nytt-losenord").get_data(as_text=True)
     assert path.split("/l/")[1] not in page
+
+
+def test_database_unreachable_answers_503_in_swedish_and_recovers(app, client, monkeypatch):
+    """A dropped database connection (a PostgreSQL restart) gives a plain-Swedish 503 with
+    Retry-After, not a 500, and the very next request works again."""
+    import sqlalchemy as sa
+
+    from portal.texts import services as text_services
+    from tests.conftest import login, make_user
+
+    make_user()
+    assert login(client).status_code == 302
+    real = text_services.list_texts
+
+    def lost(*args, **kwargs):
+        raise sa.exc.OperationalError("SELECT 1", {}, ConnectionError("server closed"))
+
+    monkeypatch.setattr(text_services, "list_texts", lost)
+    response = client.get("/texter/")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 503 and response.headers["Retry-After"] == "30"
+    assert "Tjänsten är tillfälligt otillgänglig" in html and "databas" in html
+    assert response.headers["Cache-Control"] == "no-store"
+    monkeypatch.setattr(text_services, "list_texts", real)
+    assert client.get("/texter/").status_code == 200  # the same session, still logged in
