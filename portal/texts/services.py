@@ -33,6 +33,18 @@ def list_texts(user_id: int, *, with_body: bool = False) -> list[Text]:
     return list(db.session.scalars(query))
 
 
+def text_page(user_id: int, page: int, per_page: int) -> tuple[list[Text], int, int]:
+    """One page of the user's texts (most recently changed first, bodies not loaded), the
+    total, and the page actually shown (a page past the end shows the last one)."""
+    total = count_texts(user_id)
+    page = min(max(page, 1), max(1, -(-total // per_page)))
+    query = (sa.select(Text).where(Text.user_id == user_id)
+             .options(defer(Text.body, raiseload=True))
+             .order_by(Text.updated_at.desc(), Text.id.desc())
+             .limit(per_page).offset((page - 1) * per_page))
+    return list(db.session.scalars(query)), total, page
+
+
 def count_texts(user_id: int) -> int:
     """How many texts the user has."""
     return db.session.scalar(

@@ -1,7 +1,7 @@
 """Texts: list, create, edit, delete, share with coach. Thin: load, validate, call, commit."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import format_number
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -15,6 +15,7 @@ from portal.texts.forms import KIND_LABELS, TextForm
 from portal.texts.models import BODY_MAX, TITLE_MAX, Text, TextKind
 
 bp = Blueprint("texts", __name__, url_prefix="/texter")
+PER_PAGE = 50  # texts per page of the list
 
 
 @bp.context_processor
@@ -38,8 +39,10 @@ def _form_page(form: TextForm, text: Text | None = None):
 @login_required
 @role_required(Role.USER)
 def index():
-    texts = services.list_texts(current_user.id)
-    return render_template("texts/index.html", texts=texts)
+    wanted = request.args.get("sida", 1, type=int) or 1
+    texts, total, page = services.text_page(current_user.id, min(wanted, 100_000), PER_PAGE)
+    return render_template("texts/index.html", texts=texts, total=total, page=page,
+                           pages=max(1, -(-total // PER_PAGE)))
 
 
 @bp.route("/ny", methods=["GET", "POST"])
