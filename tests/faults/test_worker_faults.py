@@ -261,6 +261,23 @@ def assert_erased(app, user_id: int, case_id: int) -> None:
     fresh(app, check)
 
 
+def redis_back_and_reconciled(app, throwaway_redis, workers, outbox, user_id: int,
+                              case_id: int) -> None:
+    """Redis returns empty (nothing was enqueued while it was down); a worker starts; the
+    reconciler enqueues the erasure's step and the worker completes it, with one mail."""
+    throwaway_redis.start()
+    assert redis.Redis.from_url(throwaway_redis.url).dbsize() == 0
+    workers(redis_url=throwaway_redis.url)
+    with app.app_context():
+        assert jobs.reconcile()["erasure"] == 1
+    wait_for(lambda: case_by_id(app, case_id).step == ErasureStep.PSEUDONYMISED,
+             "the reconciled erasure step to complete")
+    wait_for(lambda: confirmation_status(app, case_id) == MailStatus.SENT,
+             "the confirmation to be sent")
+    assert_erased(app, user_id, case_id)
+    assert len(mails_to(outbox, EMAIL)) == 1
+
+
 def in_pause(app) -> bool:
     """A backend sits idle inside its transaction right after deleting the user's texts:
     the work horse is in the middle of the step (the test pause)."""
@@ -330,17 +347,7 @@ def test_redis_down_at_approval_then_the_reconciler_finishes_it(
         case = case_of(app, user_id)
         assert case is not None and case.step == ErasureStep.APPROVED  # the approval is saved
 
-        throwaway_redis.start()  # back, and empty: nothing was enqueued
-        assert redis.Redis.from_url(throwaway_redis.url).dbsize() == 0
-        workers(redis_url=throwaway_redis.url)
-        with app.app_context():
-            assert jobs.reconcile()["erasure"] == 1
-        wait_for(lambda: case_by_id(app, case.id).step == ErasureStep.PSEUDONYMISED,
-                 "the reconciled erasure step to complete")
-        wait_for(lambda: confirmation_status(app, case.id) == MailStatus.SENT,
-                 "the confirmation to be sent")
-        assert_erased(app, user_id, case.id)
-        assert len(mails_to(outbox, EMAIL)) == 1
+        redis_back_and_reconciled(app, throwaway_redis, workers, outbox, user_id, case.id)
     finally:
         app.config["REDIS_URL"] = real_url
         app.extensions.pop("portal_redis", None)
@@ -385,17 +392,7 @@ def test_redis_down_while_the_dpo_approves_the_page_says_queued_and_it_is_finish
         case = case_of(app, user_id)
         assert case is not None and case.step == ErasureStep.APPROVED  # saved, not yet run
 
-        throwaway_redis.start()  # back, and empty: nothing was enqueued while it was down
-        assert redis.Redis.from_url(throwaway_redis.url).dbsize() == 0
-        workers(redis_url=throwaway_redis.url)
-        with app.app_context():
-            assert jobs.reconcile()["erasure"] == 1
-        wait_for(lambda: case_by_id(app, case.id).step == ErasureStep.PSEUDONYMISED,
-                 "the reconciled erasure step to complete")
-        wait_for(lambda: confirmation_status(app, case.id) == MailStatus.SENT,
-                 "the confirmation to be sent")
-        assert_erased(app, user_id, case.id)
-        assert len(mails_to(outbox, EMAIL)) == 1
+        redis_back_and_reconciled(app, throwaway_redis, workers, outbox, user_id, case.id)
         page = client.get(review).get_data(as_text=True)
         assert "(köad)" not in page and "Avidentifierad" in page
     finally:
