@@ -446,6 +446,25 @@ def test_a_failure_is_recorded_by_class_only_and_can_be_retried(client, anna, mo
     assert (retried.id, retried.status, retried.error) == (export.id, ExportStatus.READY, None)
 
 
+def test_a_database_restart_mid_build_puts_the_export_back_in_the_queue(app, client, anna,
+                                                                        monkeypatch):
+    """The connection drops while the PDF is built: not a failure of the export. It is
+    queued again, the reconciler enqueues it, and it is built; the user sees no error."""
+    def dropped(*args, **kwargs):
+        raise sa.exc.OperationalError("SELECT 1", {}, ConnectionError("server closed"))
+
+    monkeypatch.setattr(render, "render_pdf", dropped)
+    export = request_and_build(client)
+    assert (export.status, export.error, export.started_at) == (ExportStatus.QUEUED, None,
+                                                                None)
+    assert "Misslyckades" not in client.get(PAGE).get_data(as_text=True)
+    monkeypatch.undo()
+    with app.app_context(), time_machine.travel(now() + timedelta(minutes=3)):
+        assert jobs.reconcile()["exports"] == 1  # queued for over two minutes, no live job
+    run_jobs()
+    assert export_of(anna.id).status == ExportStatus.READY
+
+
 def test_only_failed_exports_of_ones_own_can_be_retried(app, client, anna):
     ready = add_export(anna.id, ExportStatus.READY)
     response = post_form(client, f"{PAGE}/{ready.id}/forsok-igen", {}, form_path=PAGE)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
+import time
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -65,6 +66,12 @@ def build_export(export_id: int) -> str:
     gc.freeze()
     try:
         return _build(export)
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        # The database went away mid-build (a restart, a failover): not the export's fault.
+        # It goes back to the queue once the database answers; the reconciler runs it again.
+        log.warning("export %s interrupted (%s); back in the queue", export_id,
+                    type(exc).__name__)
+        return "requeued" if _back_to_queue(export_id) else "interrupted"
     except Exception as exc:  # any failure: record the class only, keep no message
         name = type(exc).__name__
         db.session.rollback()
@@ -76,6 +83,27 @@ def build_export(export_id: int) -> str:
         raise ExportFailed(f"export {export_id} failed: {name}") from None
     finally:
         gc.unfreeze()
+
+
+def _back_to_queue(export_id: int, attempts: int = 30, pause: float = 0.5) -> bool:
+    """Mark an interrupted export queued again, waiting up to attempts × pause seconds for
+    the database (if it stays away, the reconciler finds the row running without a job and
+    marks it failed, and the user can try again)."""
+    for attempt in range(attempts):
+        try:
+            db.session.rollback()
+            export = db.session.get(Export, export_id, populate_existing=True)
+            if export is None or export.status != ExportStatus.RUNNING:
+                return False
+            export.status, export.started_at, export.progress, export.step = (
+                ExportStatus.QUEUED, None, 0, "")
+            db.session.commit()
+            return True
+        except (sa.exc.OperationalError, sa.exc.InterfaceError):
+            db.session.close()
+            if attempt + 1 < attempts:
+                time.sleep(pause)
+    return False
 
 
 def _build(export: Export) -> str:
