@@ -11,7 +11,7 @@ PORT ?= 5000
 export PORT
 
 .PHONY: help run test test-fast setup system venv migrate translations compile-translations \
-        bench-worker bench-export clean
+        bench-worker bench-export bench-system bench-load bench-soak clean
 
 help:
 	@echo "make run           set up and start the web server and the worker (Ctrl-C stops both)"
@@ -65,6 +65,32 @@ bench-export: setup
 .PHONY: bench-retention
 bench-retention: setup
 	$(PY) -m bench.retention
+
+# The load benchmark and the soak start their own PostgreSQL 15 cluster and redis-server
+# (seeded once with 100 000 users under /var/tmp/portal-bench, reused while the seed matches),
+# gunicorn with gunicorn.conf.py and the workers; all of it stops by itself at the end.
+# Options: make bench-load LOAD_ARGS="--duration 3 --runs 3"; make bench-soak SOAK_ARGS=--faults
+BENCH_PACKAGES := wrk redis-server postgresql-15
+LOAD_ARGS ?=
+SOAK_ARGS ?=
+
+bench-system:
+	@missing=(); for p in $(BENCH_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$$p"); \
+	done; \
+	if (($${#missing[@]})); then \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \
+	  echo "Installerar systempaket: $${missing[*]}"; \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$${missing[@]}" >/dev/null \
+	    || { $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive \
+	         apt-get install -y -qq --no-install-recommends "$${missing[@]}" >/dev/null; }; \
+	fi
+
+bench-load: setup bench-system
+	$(PY) -m bench.load $(LOAD_ARGS)
+
+bench-soak: setup bench-system
+	$(PY) -m bench.soak --minutes 10 $(SOAK_ARGS)
 
 # --- translations --------------------------------------------------------------------------
 

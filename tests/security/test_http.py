@@ -253,16 +253,16 @@ def test_database_unreachable_answers_503_in_swedish_and_recovers(app, client, m
 
     make_user()
     assert login(client).status_code == 302
-    real = text_services.list_texts
+    real = text_services.text_page
 
     def lost(*args, **kwargs):
         raise sa.exc.OperationalError("SELECT 1", {}, ConnectionError("server closed"))
 
-    monkeypatch.setattr(text_services, "list_texts", lost)
+    monkeypatch.setattr(text_services, "text_page", lost)
     response = client.get("/texter/")
     html = response.get_data(as_text=True)
     assert response.status_code == 503 and response.headers["Retry-After"] == "30"
     assert "Tjänsten är tillfälligt otillgänglig" in html and "databas" in html
     assert response.headers["Cache-Control"] == "no-store"
-    monkeypatch.setattr(text_services, "list_texts", real)
+    monkeypatch.setattr(text_services, "text_page", real)
     assert client.get("/texter/").status_code == 200  # the same session, still logged in
