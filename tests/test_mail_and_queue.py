@@ -16,7 +16,7 @@ from portal.clock import now
 from portal.db import db
 from portal.mail.models import MailMessage, MailStatus
 from portal.mail.services import queue_mail
-from tests.conftest import REDIS_TEST_URL, make_user, post_form, run_jobs
+from tests.conftest import REDIS_TEST_URL, make_user, post_form, redis_contents, run_jobs
 
 
 def queue_one(**extra):
@@ -162,32 +162,8 @@ def test_redis_holds_ids_only_never_addresses_or_names(app, client):
     post_form(client, "/logga-in", {"email": "hemlig.person@example.se", "password": "fel-1234"})
     conn = redis.Redis.from_url(REDIS_TEST_URL)
 
-    def dump() -> bytes:
-        out = b""
-        for key in conn.scan_iter(count=1000):
-            out += key
-            kind = conn.type(key)
-            if kind == b"string":
-                out += conn.get(key) or b""
-            elif kind == b"hash":
-                out += b"".join(k + v for k, v in conn.hgetall(key).items())
-            elif kind == b"list":
-                out += b"".join(conn.lrange(key, 0, -1))
-            elif kind == b"zset":
-                out += b"".join(conn.zrange(key, 0, -1))
-            elif kind == b"set":
-                out += b"".join(conn.smembers(key))
-        return out
-
     def payloads() -> bytes:
-        import zlib
-
-        raw = dump()
-        for key in conn.scan_iter("rq:job:*"):
-            data = conn.hget(key, "data")
-            if data:
-                raw += zlib.decompress(data)
-        return raw
+        return redis_contents(conn)  # keys, values and decompressed job payloads
 
     queued = payloads()
     assert b"rq:job:" in queued  # something is really there to inspect

@@ -32,7 +32,8 @@ from portal.retention.tasks import (erase_inactive_batch, inactivity_sweep, run_
 from portal.storage import StoredBlob, put_blob
 from portal.texts.models import Text, TextKind
 from tests.conftest import (_APP, REDIS_TEST_URL, links_in, login, login_dpo, make_user, post_form,
-                            run_jobs)
+                            redis_contents, run_jobs)
+
 
 EMAIL = "hemlig.person@example.se"
 NAME = "Hemlig Persson"
@@ -72,25 +73,7 @@ def rows_holding(*needles: str) -> list[str]:
 
 
 def redis_dump() -> bytes:
-    conn = redis.Redis.from_url(REDIS_TEST_URL)
-    out = b""
-    for key in conn.scan_iter(count=1000):
-        out += key
-        kind = conn.type(key)
-        if kind == b"string":
-            out += conn.get(key) or b""
-        elif kind == b"hash":
-            for field, value in conn.hgetall(key).items():
-                out += field + value
-                if field == b"data":
-                    out += zlib.decompress(value)
-        elif kind == b"list":
-            out += b"".join(conn.lrange(key, 0, -1))
-        elif kind == b"zset":
-            out += b"".join(conn.zrange(key, 0, -1))
-        elif kind == b"set":
-            out += b"".join(conn.smembers(key))
-    return out
+    return redis_contents(redis.Redis.from_url(REDIS_TEST_URL))
 
 
 @pytest.fixture

@@ -76,23 +76,17 @@ def _download(body: bytes, content_type: str, filename: str) -> Response:
     return response
 
 
-@bp.route("/dso/fakturaunderlag/<month_key>/<int:organisation_id>.csv")
-@role_required(*_FINANCE)
-def download_csv(month_key: str, organisation_id: int):
-    basis = _basis_or_404(month_key, organisation_id)
-    body = services.basis_csv(basis)
-    services.record_download(current_user.id, basis, "csv")
-    db.session.commit()
-    return _download(body, "text/csv; charset=utf-8",
-                     f"fakturaunderlag-{basis.month.key}-org{organisation_id}.csv")
+_FORMATS = {"csv": (services.basis_csv, "text/csv; charset=utf-8"),
+            "pdf": (services.basis_pdf, "application/pdf")}
 
 
-@bp.route("/dso/fakturaunderlag/<month_key>/<int:organisation_id>.pdf")
+@bp.route("/dso/fakturaunderlag/<month_key>/<int:organisation_id>.<any(csv, pdf):fmt>")
 @role_required(*_FINANCE)
-def download_pdf(month_key: str, organisation_id: int):
+def download(month_key: str, organisation_id: int, fmt: str):
     basis = _basis_or_404(month_key, organisation_id)
-    body = services.basis_pdf(basis)
-    services.record_download(current_user.id, basis, "pdf")
+    render, content_type = _FORMATS[fmt]
+    body = render(basis)
+    services.record_download(current_user.id, basis, fmt)
     db.session.commit()
-    return _download(body, "application/pdf",
-                     f"fakturaunderlag-{basis.month.key}-org{organisation_id}.pdf")
+    return _download(body, content_type,
+                     f"fakturaunderlag-{basis.month.key}-org{organisation_id}.{fmt}")

@@ -89,18 +89,12 @@ def active_link_for_user(user_id: int) -> CoachLink | None:
 
 def current_link_for_user(user_id: int) -> CoachLink | None:
     """The user's open link: the active one, or an invitation still waiting for the coach."""
-    return db.session.scalar(
-        sa.select(CoachLink).where(
-            CoachLink.user_id == user_id,
-            sa.or_(CoachLink.status == LinkStatus.ACTIVE,
-                   sa.and_(CoachLink.status == LinkStatus.INVITED,
-                           CoachLink.invite_expires_at > now())))
-        .order_by(CoachLink.id.desc()).limit(1))
+    return current_link_among(links_for_user(user_id))  # a user has a handful of links
 
 
 def current_link_among(links: list[CoachLink]) -> CoachLink | None:
-    """What current_link_for_user() answers, picked from the user's links already loaded
-    (newest first), without another query."""
+    """The open link among the user's links (newest first): the one rule, for pages that
+    have loaded the links already."""
     stamp = now()
     return next((link for link in links if link.status == LinkStatus.ACTIVE
                  or (link.status == LinkStatus.INVITED and link.invite_expires_at > stamp)),

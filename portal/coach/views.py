@@ -56,7 +56,7 @@ def _own_link_or_404(link_id: int) -> CoachLink:
 @role_required(Role.USER)
 def mine():
     links = services.links_for_user(current_user.id)
-    current = services.current_link_for_user(current_user.id)
+    current = services.current_link_among(links)
     return render_template(
         "coach/mine.html", current=current, links={link.id: link for link in links},
         history=[link for link in links if current is None or link.id != current.id],

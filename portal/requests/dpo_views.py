@@ -5,7 +5,7 @@ from functools import wraps
 
 from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request,
                    session, url_for)
-from flask_babel import format_date
+from flask_babel import format_date, format_decimal
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
@@ -359,4 +359,4 @@ def overview():
     return render_template("dpo/overview.html", data=data, bars=chart_bars(data.weeks),
                            chart_width=CHART_WIDTH, chart_height=CHART_HEIGHT,
                            kinds=kind_labels(), statuses=status_labels(), register=REGISTER,
-                           format_date=format_date)
+                           format_date=format_date, format_decimal=format_decimal)

@@ -320,9 +320,6 @@ def warning_mail_pending(stamp: datetime) -> tuple:
             User.inactivity_warned_at >= User.last_active_at, ~_warning_mail_exists())
 
 
-Key = tuple[datetime, int] | None
-
-
 def due_id_batches(conditions: tuple, batch_size: int = BATCH_SIZE) -> Iterator[list[int]]:
     """Ids meeting `conditions`, `batch_size` at a time, from one streamed SELECT (a
     server-side cursor on PostgreSQL, so memory stays flat however many accounts there are).

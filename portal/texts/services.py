@@ -26,11 +26,13 @@ def list_texts(user_id: int, *, with_body: bool = False) -> list[Text]:
     reading `.body` raises instead of quietly querying once per text; exports pass
     `with_body=True`.
     """
+    return list(db.session.scalars(_newest_first(user_id, with_body)))
+
+
+def _newest_first(user_id: int, with_body: bool = False) -> sa.Select:
     query = (sa.select(Text).where(Text.user_id == user_id)
              .order_by(Text.updated_at.desc(), Text.id.desc()))
-    if not with_body:
-        query = query.options(defer(Text.body, raiseload=True))
-    return list(db.session.scalars(query))
+    return query if with_body else query.options(defer(Text.body, raiseload=True))
 
 
 def text_page(user_id: int, page: int, per_page: int) -> tuple[list[Text], int, int]:
@@ -38,10 +40,7 @@ def text_page(user_id: int, page: int, per_page: int) -> tuple[list[Text], int, 
     total, and the page actually shown (a page past the end shows the last one)."""
     total = count_texts(user_id)
     page = min(max(page, 1), max(1, -(-total // per_page)))
-    query = (sa.select(Text).where(Text.user_id == user_id)
-             .options(defer(Text.body, raiseload=True))
-             .order_by(Text.updated_at.desc(), Text.id.desc())
-             .limit(per_page).offset((page - 1) * per_page))
+    query = _newest_first(user_id).limit(per_page).offset((page - 1) * per_page)
     return list(db.session.scalars(query)), total, page
 
 
