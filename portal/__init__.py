@@ -6,10 +6,11 @@ import os
 import re
 
 from flask import Flask, has_request_context, request
-from flask_babel import format_date, format_datetime, get_locale
+from flask_babel import get_locale
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from portal import i18n
 from portal.config import ROOT, load_config
 from portal.db import db as database
 from portal.extensions import babel, csrf, limiter, login_manager
@@ -68,11 +69,10 @@ def select_locale() -> str:
 def _init_babel(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale,
                    timezone_selector=lambda: app.config["BABEL_DEFAULT_TIMEZONE"])
+    i18n.install(app)
     app.jinja_env.globals["get_locale"] = get_locale
-    app.jinja_env.filters["datetime"] = lambda value, fmt="medium": (
-        format_datetime(value, fmt) if value else "")
-    app.jinja_env.filters["dateformat"] = lambda value, fmt="long": (
-        format_date(value, fmt) if value else "")
+    app.jinja_env.filters["datetime"] = i18n.format_datetime
+    app.jinja_env.filters["dateformat"] = i18n.format_date
     from portal.validation import format_org_number, format_phone
 
     app.jinja_env.filters["phone"] = format_phone
@@ -85,7 +85,7 @@ def _init_babel(app: Flask) -> None:
 
 
 def _init_login(app: Flask) -> None:
-    from flask_babel import lazy_gettext as _l
+    from portal.i18n import lazy_gettext as _l
 
     from portal.auth.services import load_session
 

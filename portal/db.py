@@ -63,7 +63,32 @@ class Database:
 
         @app.teardown_appcontext
         def _remove_session(exc):  # noqa: ANN001 - Flask signature
+            self.end_read_only()
             self.session.remove()
+
+    def end_read_only(self) -> None:
+        """COMMIT the session's transaction if it only read, before `remove()` rolls back.
+
+        On PostgreSQL, psycopg deallocates every prepared statement of the connection at a
+        ROLLBACK (the objects they name may be gone), so ending each read-only request with one
+        makes PostgreSQL plan every statement of every request afresh; "Mina uppgifter" spent
+        twice its database time so. A transaction that wrote nothing ends alike either way; the
+        database says whether it wrote (no transaction id is assigned until the first write),
+        and only then, with nothing pending in the session either, is it committed. Anything
+        else (writes a view left uncommitted, an error) is still rolled back by `remove()`.
+        """
+        if not self.session.registry.has():
+            return
+        session = self.session()
+        if (not session.in_transaction() or session.new or session.dirty or session.deleted
+                or session.get_bind().dialect.name != "postgresql"):
+            return
+        try:
+            wrote = session.execute(sa.text("SELECT txid_current_if_assigned()")).scalar()
+            if wrote is None:
+                session.commit()
+        except sa.exc.SQLAlchemyError:
+            pass  # the connection is gone or the transaction failed: remove() rolls back
 
 
 def make_engine(url: str) -> sa.Engine:

@@ -4,9 +4,10 @@ from __future__ import annotations
 import unicodedata
 
 from email_validator import EmailNotValidError, validate_email
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import ValidationError
+
+from portal.i18n import lazy_gettext as _l
 
 
 class ButtonForm(FlaskForm):

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask_babel import lazy_gettext as _l
+from portal.i18n import lazy_gettext as _l
+
 
 # Shared wordings, so each is written (and translated) once.
 CONTRACT = _l("Contract (GDPR Art. 6(1)(b)): needed to provide the service you signed up for.")

@@ -60,7 +60,7 @@ class Page:
 PAGES = {
     # the user's area
     "account overview": Page("user", "/konto/", 5),
-    "my data": Page("user", "/mina-uppgifter", 16),
+    "my data": Page("user", "/mina-uppgifter", 3),
     "edit profile": Page("user", "/mina-uppgifter/andra", 3),
     "change e-mail": Page("user", "/mina-uppgifter/e-post", 3),
     "login history": Page("user", "/mina-uppgifter/inloggningar", 4),

@@ -1,13 +1,13 @@
 """Forms for correcting one's own data."""
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField, ValidationError
 from wtforms.validators import DataRequired
 
 from portal.auth.forms import email_field
 from portal.forms import CleanText, strip_filter
+from portal.i18n import lazy_gettext as _l
 from portal.validation import normalise_org_number, normalise_phone
 
 

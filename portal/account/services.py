@@ -4,23 +4,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from sqlalchemy.orm import load_only
 
-from portal import audit
+from portal import audit, feeds
 from portal.audit import AuditEvent
 from portal.auth.models import AuthSession, LinkToken, LoginEvent, TokenPurpose, User
 from portal.auth.services import consume_token, find_user_by_email, issue_token, link_for
 from portal.billing.models import Organisation, UsageEvent
 from portal.clock import now
 from portal.coach import services as coach_services
-from portal.coach.models import CoachRead
-from portal.exports.services import list_exports
-from portal.requests.services import list_requests
+from portal.coach.models import CoachLink, CoachRead
 from portal.consent.models import COOKIE_PURPOSES, MARKETING_PURPOSES, ConsentEvent
-from portal.consent.services import current_state
 from portal.db import db
+from portal.exports.models import Export
+from portal.feeds import Feed
 from portal.mail.models import MailMessage
 from portal.mail.services import queue_mail
+from portal.requests.models import RightsRequest
 from portal.texts.models import Text
 from portal.urls import external_url
 
@@ -29,24 +28,25 @@ PROFILE_FIELDS = ("name", "phone", "org_number")
 
 @dataclass
 class MyData:
-    """Everything held about one user, loaded with a fixed number of queries."""
+    """Everything "Mina uppgifter" shows of one user: counts and the newest rows of each
+    category (named tuples of the columns shown; the detail pages hold the rest)."""
 
     user: User
-    organisation: Organisation | None
+    organisation: tuple | None
     text_count: int
     shared_text_count: int
-    latest_texts: list[Text]
+    latest_texts: list
     session_count: int
     open_link_count: int
     marketing: dict
-    cookie_events: list[ConsentEvent]
-    marketing_events: list[ConsentEvent]
-    logins: list[LoginEvent]
+    cookie_events: list
+    marketing_events: list
+    logins: list
     usage_count: int
-    latest_usage: list[UsageEvent]
-    messages: list[MailMessage]
+    latest_usage: list
+    messages: list
     message_count: int
-    activity: list[AuditEvent]
+    activity: list
     coach_link: object = None
     coach_links: list = field(default_factory=list)
     coach_reads: list = field(default_factory=list)
@@ -55,76 +55,111 @@ class MyData:
     rights_requests: list = field(default_factory=list)
 
 
-def _count(query) -> int:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
+USER_ID = sa.bindparam("user_id")
 
 
-def _counts(uid: int) -> dict[str, int]:
-    """Every count "Mina uppgifter" shows, in one statement (each an index lookup)."""
-    def count(model, *where):
-        return (sa.select(sa.func.count()).select_from(model).where(*where)
-                .scalar_subquery())
+def _count_of(model, *where) -> sa.ScalarSelect:
+    return sa.select(sa.func.count()).select_from(model).where(*where).scalar_subquery()
 
-    row = db.session.execute(sa.select(
-        count(Text, Text.user_id == uid).label("text_count"),
-        count(Text, Text.user_id == uid, Text.shared_with_coach.is_(True))
-        .label("shared_text_count"),
-        count(AuthSession, AuthSession.user_id == uid).label("session_count"),
-        count(LinkToken, LinkToken.user_id == uid, LinkToken.used_at.is_(None),
-              LinkToken.expires_at > now()).label("open_link_count"),
-        count(UsageEvent, UsageEvent.user_id == uid).label("usage_count"),
-        count(MailMessage, MailMessage.user_id == uid).label("message_count"),
-        count(CoachRead, CoachRead.user_id == uid).label("coach_read_count"),
-    )).one()
-    return dict(row._mapping)
+
+def _consents(name: str, purposes, limit: int) -> Feed:
+    return Feed(name, {"id": ConsentEvent.id, "at": ConsentEvent.at,
+                       "purpose": ConsentEvent.purpose, "granted": ConsentEvent.granted,
+                       "source": ConsentEvent.source},
+                (ConsentEvent.user_id == USER_ID, ConsentEvent.purpose.in_(purposes)),
+                (ConsentEvent.id.desc(),), limit)
+
+
+# The page shows the five newest rows of each category (all of the few coach links and
+# requests) and links to the detail pages for the rest.
+NEWEST = 5
+
+# Everything "Mina uppgifter" loads besides the user, in one statement (portal.feeds): the
+# counts (each an index lookup) and the newest rows of each category. Only the columns the page
+# shows: text and mail bodies stay in the database.
+MY_DATA_FEEDS = (
+    Feed("counts", {
+        "text_count": _count_of(Text, Text.user_id == USER_ID),
+        "shared_text_count": _count_of(Text, Text.user_id == USER_ID,
+                                       Text.shared_with_coach.is_(True)),
+        "session_count": _count_of(AuthSession, AuthSession.user_id == USER_ID),
+        "open_link_count": _count_of(LinkToken, LinkToken.user_id == USER_ID,
+                                     LinkToken.used_at.is_(None),
+                                     LinkToken.expires_at > sa.bindparam("now")),
+        "usage_count": _count_of(UsageEvent, UsageEvent.user_id == USER_ID),
+        "message_count": _count_of(MailMessage, MailMessage.user_id == USER_ID),
+        "coach_read_count": _count_of(CoachRead, CoachRead.user_id == USER_ID),
+    }, (), ()),
+    Feed("organisation", {"id": Organisation.id, "name": Organisation.name,
+                          "org_number": Organisation.org_number},
+         (Organisation.id == sa.bindparam("organisation_id"),), (Organisation.id,), 1),
+    Feed("latest_texts", {"id": Text.id, "title": Text.title, "kind": Text.kind,
+                          "shared_with_coach": Text.shared_with_coach,
+                          "updated_at": Text.updated_at},
+         (Text.user_id == USER_ID,), (Text.updated_at.desc(), Text.id.desc()), NEWEST),
+    _consents("marketing_events", MARKETING_PURPOSES, NEWEST),
+    _consents("cookie_events", COOKIE_PURPOSES, NEWEST),
+    # the current marketing choice: the newest event of each purpose
+    *(_consents(f"marketing_{purpose.value}", (purpose,), 1) for purpose in MARKETING_PURPOSES),
+    Feed("logins", {"id": LoginEvent.id, "at": LoginEvent.at,
+                    "succeeded": LoginEvent.succeeded, "ip_prefix": LoginEvent.ip_prefix,
+                    "browser": LoginEvent.browser},
+         (LoginEvent.user_id == USER_ID,),
+         (LoginEvent.at.desc(), LoginEvent.id.desc()), NEWEST),
+    Feed("latest_usage", {"id": UsageEvent.id, "at": UsageEvent.at, "kind": UsageEvent.kind,
+                          "organisation_id": UsageEvent.organisation_id},
+         (UsageEvent.user_id == USER_ID,),
+         (UsageEvent.at.desc(), UsageEvent.id.desc()), NEWEST),
+    Feed("messages", {"id": MailMessage.id, "created_at": MailMessage.created_at,
+                      "subject": MailMessage.subject, "to_addr": MailMessage.to_addr,
+                      "status": MailMessage.status},
+         (MailMessage.user_id == USER_ID,), (MailMessage.id.desc(),), NEWEST),
+    Feed("activity", {"id": AuditEvent.id, "at": AuditEvent.at, "action": AuditEvent.action,
+                      "actor_id": AuditEvent.actor_id, "subject_id": AuditEvent.subject_id},
+         (AuditEvent.subject_id == USER_ID,), (AuditEvent.id.desc(),), NEWEST),
+    # every link the user has had (a handful), for the current one and the history's length
+    Feed("coach_links", {"id": CoachLink.id, "coach_email": CoachLink.coach_email,
+                         "coach_name": CoachLink.coach_name, "status": CoachLink.status,
+                         "invite_expires_at": CoachLink.invite_expires_at},
+         (CoachLink.user_id == USER_ID,), (CoachLink.id.desc(),)),
+    Feed("coach_reads", {"id": CoachRead.id, "at": CoachRead.at,
+                         "text_title": CoachRead.text_title},
+         (CoachRead.user_id == USER_ID,),
+         (CoachRead.at.desc(), CoachRead.id.desc()), NEWEST),
+    Feed("exports", {"id": Export.id, "requested_at": Export.requested_at,
+                     "status": Export.status, "expires_at": Export.expires_at},
+         (Export.user_id == USER_ID,),
+         (Export.requested_at.desc(), Export.id.desc()), NEWEST),
+    # every request: few, and each one the user may still be waiting for
+    Feed("rights_requests", {"id": RightsRequest.id, "reference": RightsRequest.reference,
+                             "kind": RightsRequest.kind, "status": RightsRequest.status,
+                             "due_on": RightsRequest.due_on},
+         (RightsRequest.user_id == USER_ID,),
+         (RightsRequest.received_at.desc(), RightsRequest.id.desc())),
+)
 
 
 def gather_my_data(user: User) -> MyData:
-    """Load every category of the register for `user`: a fixed number of queries (the counts
-    in one), and only the columns the page shows of wide rows (text and mail bodies stay in
-    the database)."""
-    uid = user.id
-    events = sa.select(ConsentEvent).where(ConsentEvent.user_id == uid)
-    links = coach_services.links_for_user(uid)
+    """Load every category of the register for `user` in one statement."""
+    rows = feeds.newest(MY_DATA_FEEDS, user_id=user.id, organisation_id=user.organisation_id,
+                        now=now())
+    marketing = {purpose: (latest[0].granted if (latest := rows.pop(f"marketing_{purpose.value}"))
+                           else None) for purpose in MARKETING_PURPOSES}
+    organisation = rows.pop("organisation")
     return MyData(
         user=user,
-        organisation=db.session.get(Organisation, user.organisation_id)
-        if user.organisation_id else None,
-        **_counts(uid),
-        latest_texts=list(db.session.scalars(
-            sa.select(Text).options(load_only(Text.id, Text.title, Text.kind,
-                                              Text.shared_with_coach, Text.updated_at))
-            .where(Text.user_id == uid)
-            .order_by(Text.updated_at.desc(), Text.id.desc()).limit(5))),
-        marketing=current_state(uid, MARKETING_PURPOSES),
-        marketing_events=list(db.session.scalars(
-            events.where(ConsentEvent.purpose.in_(MARKETING_PURPOSES))
-            .order_by(ConsentEvent.id.desc()).limit(10))),
-        cookie_events=list(db.session.scalars(
-            events.where(ConsentEvent.purpose.in_(COOKIE_PURPOSES))
-            .order_by(ConsentEvent.id.desc()).limit(10))),
-        logins=login_history(uid, limit=5),
-        latest_usage=list(db.session.scalars(
-            sa.select(UsageEvent).where(UsageEvent.user_id == uid)
-            .order_by(UsageEvent.at.desc(), UsageEvent.id.desc()).limit(5))),
-        messages=list(db.session.scalars(
-            sa.select(MailMessage).options(load_only(
-                MailMessage.id, MailMessage.created_at, MailMessage.subject,
-                MailMessage.to_addr, MailMessage.status))
-            .where(MailMessage.user_id == uid)
-            .order_by(MailMessage.id.desc()).limit(10))),
-        activity=activity_log(uid, limit=10),
-        coach_link=coach_services.current_link_among(links),
-        coach_links=links,
-        coach_reads=coach_services.reads_for_user(uid, limit=10),
-        exports=list_exports(uid, limit=10),
-        rights_requests=list_requests(uid),
+        organisation=organisation[0] if organisation else None,
+        **rows.pop("counts")[0]._asdict(),
+        marketing=marketing,
+        coach_link=coach_services.current_link_among(rows["coach_links"]),
+        **rows,
     )
 
 
 def session_count(user_id: int) -> int:
     """How many browsers the user is logged in with (counted in SQL, not loaded)."""
-    return _count(sa.select(AuthSession.id).where(AuthSession.user_id == user_id))
+    return db.session.scalar(sa.select(sa.func.count()).select_from(AuthSession)
+                             .where(AuthSession.user_id == user_id))
 
 
 def login_history(user_id: int, limit: int = 20) -> list[LoginEvent]:

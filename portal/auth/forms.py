@@ -1,7 +1,6 @@
 """Forms for accounts. Labels are lazy so they translate per request."""
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, RadioField, StringField
 from wtforms.fields.choices import SelectChoice
@@ -9,6 +8,7 @@ from wtforms.validators import DataRequired, EqualTo, InputRequired, ValidationE
 
 from portal.auth.passwords import MAX_LENGTH, MIN_LENGTH, is_common
 from portal.forms import CleanText, ValidEmail, strip_filter
+from portal.i18n import lazy_gettext as _l
 from portal.labels import ACCESS_SOURCE_LABELS
 
 

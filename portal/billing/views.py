@@ -6,7 +6,6 @@ role exists, add it to `_FINANCE` and nothing else changes. Every download is au
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, render_template, request
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import StringField, ValidationError
@@ -18,6 +17,7 @@ from portal.billing.models import Organisation
 from portal.coach.forms import ORG_KIND_LABELS
 from portal.db import db
 from portal.forms import CleanText, strip_filter
+from portal.i18n import lazy_gettext as _l
 from portal.security import role_required
 
 bp = Blueprint("billing", __name__)

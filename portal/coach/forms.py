@@ -1,7 +1,6 @@
 """Forms for adding a job coach and for accepting an invitation. Labels are lazy."""
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (BooleanField, EmailField, HiddenField, PasswordField, RadioField,
                      SelectField, StringField)
@@ -13,6 +12,7 @@ from portal.auth.forms import confirm_field, new_password_field
 from portal.auth.passwords import MAX_LENGTH
 from portal.billing.models import Organisation, OrganisationKind
 from portal.forms import CleanText, ValidEmail, strip_filter
+from portal.i18n import lazy_gettext as _l
 
 NEW_ORGANISATION = "ny"
 

@@ -13,7 +13,6 @@ from datetime import timedelta
 from flask import (Blueprint, abort, current_app, flash, has_request_context, redirect,
                    render_template, request, url_for)
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
@@ -24,6 +23,7 @@ from portal.consent.models import COOKIE_PURPOSES, ConsentSource, Purpose
 from portal.consent.services import record_consent
 from portal.db import db
 from portal.forms import ButtonForm
+from portal.i18n import lazy_gettext as _l
 from portal.security import safe_next
 
 bp = Blueprint("cookies", __name__)

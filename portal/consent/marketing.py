@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import HiddenField
@@ -15,6 +14,7 @@ from portal.consent.models import MARKETING_PURPOSES, ConsentSource, Purpose
 from portal.db import db
 from portal.extensions import csrf
 from portal.forms import ButtonForm
+from portal.i18n import lazy_gettext as _l
 from portal.security import role_required
 
 bp = Blueprint("marketing", __name__)

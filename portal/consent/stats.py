@@ -69,7 +69,9 @@ def count_view(day: date, route: str) -> None:
     session = db.session()
     # The view has committed its work; whatever is left open would be rolled back at
     # teardown anyway. Ending it now keeps the count from committing someone else's changes
-    # (and, on SQLite, from waiting on the request's own write lock).
+    # (and, on SQLite, from waiting on the request's own write lock). A transaction that only
+    # read is committed instead (see Database.end_read_only), which is the same to the data.
+    db.end_read_only()
     if session.in_transaction():
         session.rollback()
     session.execute(_upsert(session.get_bind().dialect.name, day, route))

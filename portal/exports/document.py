@@ -12,12 +12,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 
 from portal.clock import STOCKHOLM
 from portal.consent.models import COOKIE_PURPOSES, MARKETING_PURPOSES
 from portal.exports.collect import Collected
 from portal.exports.models import Export
+from portal.i18n import lazy_gettext as _l
 from portal.processing import REGISTER, Category
 
 SCHEMA_URL = "https://cowrite.se/schemas/export-v1.json"

@@ -3,10 +3,10 @@ portal.labels does not name yet)."""
 from datetime import datetime
 
 from flask_babel import format_datetime, get_locale
-from flask_babel import lazy_gettext as _l
 
 from portal.auth.models import TokenPurpose
 from portal.exports.models import ExportStatus
+from portal.i18n import lazy_gettext as _l
 from portal.labels import EVENT_LABELS, LINK_STATUS_LABELS
 
 STATUS_LABELS = {

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask_babel import lazy_gettext as _l
 
 from portal import audit, jobs
 from portal.auth.models import User
@@ -19,6 +18,7 @@ from portal.db import db
 from portal.exports.document import reference
 from portal.exports.labels import STATUS_LABELS
 from portal.exports.models import Export, ExportStatus
+from portal.i18n import lazy_gettext as _l
 from portal.storage import StoredBlob, delete_blob, read_blob
 
 MAX_PER_WINDOW = 3

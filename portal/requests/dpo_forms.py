@@ -1,13 +1,13 @@
 """Forms for the DPO console. Labels and messages are lazy so they translate per request."""
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, InputRequired
 
 from portal.forms import CleanText, strip_filter
+from portal.i18n import lazy_gettext as _l
 
 REASON_MAX = 2000
 

@@ -1,13 +1,13 @@
 """Forms for filing a rights request: signature, declaration, password and the ID copy."""
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired
 
 from portal.forms import CleanText, strip_filter
+from portal.i18n import lazy_gettext as _l
 
 ACCEPT = "image/jpeg,image/png,image/heic,application/pdf"
 

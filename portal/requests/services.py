@@ -16,13 +16,13 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from flask import current_app, render_template
 from flask_babel import force_locale, format_date
-from flask_babel import lazy_gettext as _l
 
 from portal import audit
 from portal.auth.models import User
 from portal.clock import STOCKHOLM, now
 from portal.db import db
 from portal.exports.render import render_pdf
+from portal.i18n import lazy_gettext as _l
 from portal.mail.services import queue_mail
 from portal.requests import signing
 from portal.requests.deadlines import due_date

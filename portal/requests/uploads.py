@@ -12,8 +12,9 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from flask_babel import lazy_gettext as _l
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from portal.i18n import lazy_gettext as _l
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000

@@ -5,13 +5,13 @@ from flask import (Blueprint, Response, abort, flash, redirect, render_template,
                    url_for)
 from flask_babel import format_date
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from portal.auth.models import Role
 from portal.auth.passwords import verify_password
 from portal.db import db
 from portal.forms import ButtonForm
+from portal.i18n import lazy_gettext as _l
 from portal.requests import services
 from portal.requests.forms import (ACCEPT, CompletionForm, DescribedRequestForm,
                                    ErasureRequestForm)

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_babel import format_date
-from flask_babel import lazy_gettext as _l
 
 from portal.auth.models import Role, TokenPurpose
 from portal.auth.services import TokenCheck, check_token
 from portal.db import db
 from portal.forms import ButtonForm
+from portal.i18n import lazy_gettext as _l
 from portal.retention import services
 from portal.retention.models import ErasureReason, ErasureStep
 from portal.security import role_required

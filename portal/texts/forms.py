@@ -1,13 +1,13 @@
 """The form for writing and changing a text. Labels are lazy so they translate per request."""
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, InputRequired, StopValidation
 
 from portal.forms import CleanText, strip_filter
+from portal.i18n import lazy_gettext as _l
 from portal.texts.models import BODY_MAX, TITLE_MAX, TextKind
 
 KIND_LABELS = {
