@@ -5,7 +5,7 @@ import logging
 import os
 import re
 
-from flask import Flask, has_request_context, request
+from flask import Flask, g, has_request_context, request
 from flask_babel import get_locale
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -20,6 +20,7 @@ def create_app(config: dict | None = None) -> Flask:
     """Application factory: config from the environment plus optional overrides."""
     app = Flask(__name__, static_folder=str(ROOT / "static"),
                 template_folder=str(ROOT / "templates"), instance_path=str(ROOT / "instance"))
+    app.jinja_environment = i18n.TranslatingEnvironment  # before app.jinja_env is first used
     app.config.update(load_config(config))
     if app.config["TRUSTED_PROXIES"]:
         n = app.config["TRUSTED_PROXIES"]
@@ -136,10 +137,17 @@ def _register_hooks(app: Flask) -> None:
             return {"dpo_email": app.config["DPO_EMAIL"]}
         # The language switch returns to this path; never a query string or a link token.
         path = "/" if request.endpoint in {None, "auth.follow_link"} else request.path
-        # formdata=None: the layout's buttons never read the request body (which may be
-        # the very reason for an error page, e.g. a 413).
-        return {"button_form": lambda: ButtonForm(formdata=None), "current_path": path,
+        return {"button_form": _button_form, "current_path": path,
                 "dpo_email": app.config["DPO_EMAIL"]}
+
+    def _button_form() -> ButtonForm:
+        """The layout's CSRF-protected buttons (language, logout, cookie banner) share one
+        form per request. formdata=None: they never read the request body (which may be the
+        very reason for an error page, e.g. a 413)."""
+        form = g.get("layout_button_form")
+        if form is None:
+            form = g.layout_button_form = ButtonForm(formdata=None)
+        return form
 
 
 def _register_bench_routes(app: Flask) -> None:

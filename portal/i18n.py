@@ -1,21 +1,23 @@
 """Translations, dates and times in the reader's language: flask_babel's, but fast.
 
-flask_babel finds the request's catalogue anew for every message: about ten lookups through
-Flask's context proxies, some 5 µs; "Mina uppgifter" translates over 250 messages and labels.
-`catalogue()` keeps the catalogue on flask_babel's own per-request state, next to the locale it
-belongs to, so `force_locale` (mails rendered in the recipient's language) is still obeyed;
-`gettext`, `ngettext` and `lazy_gettext` here are flask_babel's with that lookup.
+flask_babel finds the request's catalogue, locale and time zone anew for every message and
+every date: about ten lookups through Flask's context proxies, some 5 µs each time; "Mina
+uppgifter" translates over 250 messages and labels. `_current()` keeps them on flask_babel's own
+per-request state, next to the locale object they belong to, so `force_locale` (mails rendered
+in the recipient's language) and `refresh()` are still obeyed; `gettext`, `ngettext` and
+`lazy_gettext` here are flask_babel's with that lookup.
 
-Pages such as "Mina uppgifter" also show dozens of timestamps. Babel's `format_datetime` looks up the
-locale's pattern, parses it and fetches each field's locale data (month names and so on) every
-time: about 20 µs a value, a millisecond and more of such a page. Here each (locale, format) is
-compiled once into a %-template and one small function per field; fields without a fast
-function (time-zone names, day periods) are still Babel's. The output is Babel's, character for
-character (tests/test_i18n.py compares them over two years of hours, in both languages).
+Such pages also show dozens of timestamps. Babel's `format_datetime` looks up the locale's
+pattern, parses it and fetches each field's locale data (month names and so on) every time:
+about 20 µs a value. Here each (locale, format) is compiled once into a %-template and one
+small function per field; fields without a fast function (time-zone names, weekdays, day
+periods) are still Babel's. The output is Babel's, character for character (tests/test_i18n.py
+compares them over two years of hours, in both languages).
 """
 from __future__ import annotations
 
 import re
+import weakref
 from datetime import date, datetime, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -24,27 +26,55 @@ from babel import Locale
 from babel import dates as babel_dates
 from babel.support import NullTranslations
 from flask import g
+from flask.templating import Environment as FlaskEnvironment
 from flask_babel import get_locale, get_timezone, get_translations
 from flask_babel.speaklater import LazyString
+from jinja2 import nodes
+from jinja2.visitor import NodeTransformer
+from markupsafe import Markup
 
 _NO_CATALOGUE = NullTranslations()
 
 
-def catalogue():
-    """The translations of the current locale (untranslated outside an app context)."""
+class _Current:
+    """What flask_babel chose for this request, looked up once: kept on flask_babel's own
+    per-request state beside the locale object it belongs to."""
+
+    __slots__ = ("locale", "translations", "locale_id", "zone")
+
+    def __init__(self, locale) -> None:
+        self.locale = locale
+        self.translations = get_translations()
+        self.locale_id = str(locale)
+        self.zone = _zone(get_timezone())
+
+
+def _current() -> _Current | None:
     try:
         state_holder = g._get_current_object()
     except RuntimeError:
-        return _NO_CATALOGUE
+        return None  # no app context
     state = getattr(state_holder, "_flask_babel", None)
     locale = getattr(state, "babel_locale", None)
     if locale is None:
         locale = get_locale()  # chooses the locale and keeps it on flask_babel's state
         state = state_holder._flask_babel
-    cached = getattr(state, "portal_catalogue", None)
-    if cached is None or cached[0] is not locale:
-        cached = state.portal_catalogue = (locale, get_translations())
-    return cached[1]
+    current = getattr(state, "portal_current", None)
+    if current is None or current.locale is not locale:  # force_locale, refresh()
+        current = state.portal_current = _Current(locale)
+    return current
+
+
+def locale_id() -> str | None:
+    """The current language's identifier ("sv", "en"); None outside an app context."""
+    current = _current()
+    return None if current is None else current.locale_id
+
+
+def catalogue():
+    """The translations of the current locale (untranslated outside an app context)."""
+    current = _current()
+    return _NO_CATALOGUE if current is None else current.translations
 
 
 def gettext(string: str, **variables) -> str:
@@ -59,6 +89,81 @@ def ngettext(singular: str, plural: str, num: int, **variables) -> str:
 
 def lazy_gettext(string: str, **variables) -> LazyString:
     return LazyString(gettext, string, **variables)
+
+
+class TranslatingEnvironment(FlaskEnvironment):
+    """Flask's template environment, compiling each template once per language with its
+    constant messages already translated.
+
+    `{{ _("Time") }}` in a page is a call at every rendering (through Jinja's context and the
+    i18n wrappers, some 4 µs), and a page has dozens. A message without variables is the same
+    text every time in a given language, so here it is translated when the template is
+    compiled and becomes part of the template's static text: the compiled template is cached
+    per (name, language). Messages with variables, plurals, and templates that name something
+    `_` or `gettext` themselves or switch autoescaping are left to the runtime calls. The
+    result is what the runtime call would give, character for character (the newstyle
+    gettext's Markup and `%` formatting included); tests/test_i18n.py renders pages both ways.
+    """
+
+    fold_translations = True
+
+    def _load_template(self, name, globals):  # noqa: A002 - Jinja's signature
+        current = _current() if self.fold_translations else None
+        if current is None or self.cache is None:
+            return super()._load_template(name, globals)
+        # Jinja's own lookup (jinja2.Environment._load_template), keyed by language too.
+        key = (weakref.ref(self.loader), name, current.locale_id)
+        template = self.cache.get(key)
+        if template is not None and (not self.auto_reload or template.is_up_to_date):
+            if globals:
+                template.globals.update(globals)
+            return template
+        template = self.loader.load(self, name, self.make_globals(globals))
+        self.cache[key] = template
+        return template
+
+    def _parse(self, source, name, filename):
+        tree = super()._parse(source, name, filename)
+        current = _current() if self.fold_translations else None
+        if current is not None and _foldable(tree):
+            autoescape = self.autoescape(name) if callable(self.autoescape) else self.autoescape
+            tree = _Fold(current.translations, bool(autoescape)).visit(tree)
+            tree.set_environment(self)
+        return tree
+
+
+_GETTEXT_NAMES = frozenset({"_", "gettext"})
+
+
+def _foldable(tree: nodes.Template) -> bool:
+    """No autoescape switch and no own variable, macro argument or import named like gettext."""
+    if any(True for _ in tree.find_all(nodes.EvalContextModifier)):
+        return False
+    return not any(node.name in _GETTEXT_NAMES for node in tree.find_all(nodes.Name)
+                   if node.ctx != "load")
+
+
+class _Fold(NodeTransformer):
+    """`_("constant")` / `gettext("constant")` -> the translated constant."""
+
+    def __init__(self, translations, autoescape: bool) -> None:
+        self.translations = translations
+        self.autoescape = autoescape
+
+    def visit_Call(self, node: nodes.Call):
+        node = self.generic_visit(node)
+        if not (isinstance(node.node, nodes.Name) and node.node.name in _GETTEXT_NAMES
+                and len(node.args) == 1 and isinstance(node.args[0], nodes.Const)
+                and isinstance(node.args[0].value, str) and not node.kwargs
+                and node.dyn_args is None and node.dyn_kwargs is None):
+            return node
+        translated = self.translations.gettext(node.args[0].value)
+        try:  # as Jinja's newstyle gettext: Markup if autoescaping, then `% variables`
+            value = (Markup(translated) if self.autoescape else translated) % {}
+        except (TypeError, ValueError, KeyError):
+            return node
+        folded = nodes.MarkSafe(nodes.Const(str(value))) if self.autoescape else nodes.Const(value)
+        return folded.set_lineno(node.lineno)
 
 
 def install(app) -> None:
@@ -154,7 +259,8 @@ def format_datetime(value: datetime | None, fmt: str = "medium") -> str:
         return ""
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    return _datetime_formatter(str(get_locale()), fmt)(value.astimezone(_zone(get_timezone())))
+    current = _current()
+    return _datetime_formatter(current.locale_id, fmt)(value.astimezone(current.zone))
 
 
 def format_date(value: date | datetime | None, fmt: str = "long") -> str:
@@ -162,8 +268,9 @@ def format_date(value: date | datetime | None, fmt: str = "long") -> str:
     request's time zone, as flask_babel does."""
     if not value:
         return ""
+    current = _current()
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=timezone.utc)
-        value = value.astimezone(_zone(get_timezone()))
-    return _date_formatter(str(get_locale()), fmt)(value)
+        value = value.astimezone(current.zone)
+    return _date_formatter(current.locale_id, fmt)(value)

@@ -2,12 +2,12 @@
 from collections.abc import Iterator, Mapping
 
 from flask import current_app
-from flask_babel import get_locale
 from markupsafe import Markup
 
 from portal.auth.models import AccessSource, AccountStatus, Role
 from portal.coach.models import LinkStatus
 from portal.consent.models import ConsentSource, Purpose
+from portal import i18n
 from portal.i18n import lazy_gettext as _l
 from portal.mail.models import MailStatus
 from portal.texts.models import TextKind
@@ -146,7 +146,7 @@ def register_context(category) -> Markup:
     category and language rather than on every view of "Mina uppgifter" (13 per page);
     with template auto-reload (development) it is rendered every time."""
     env = current_app.jinja_env
-    key = (category.key, str(get_locale()))
+    key = (category.key, i18n.locale_id())
     html = None if env.auto_reload else _CONTEXT_HTML.get(key)
     if html is None:
         html = Markup(env.get_template("macros/register.html").module.context(category))

@@ -1,6 +1,7 @@
 """portal.i18n: the fast translation lookup and date formatting give what flask_babel gives."""
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta, timezone
 
 import flask_babel
@@ -8,8 +9,11 @@ import pytest
 from flask import render_template_string
 
 from portal import i18n
-from portal.labels import PURPOSE_LABELS
 from portal.consent.models import Purpose
+from portal.db import db
+from portal.labels import PURPOSE_LABELS
+from portal.texts.models import Text, TextKind
+from tests.conftest import login, make_user
 
 DATE_FORMATS = ("short", "medium", "long", "full", "LLLL yyyy", "EEEE d MMMM")
 FORMATS = DATE_FORMATS + ("d MMM y HH:mm", "EEEE h:mm a")  # times: not for dates, as in Babel
@@ -76,3 +80,77 @@ def test_gettext_and_ngettext_fill_in_variables_like_flask_babel(app):
 def test_outside_an_app_context_messages_stay_untranslated():
     assert i18n.gettext("My data") == "My data"
     assert str(i18n.lazy_gettext("My data")) == "My data"
+
+
+# --- constant messages translated when a template is compiled ---------------------------------
+
+_CSRF = re.compile(r'(name="csrf_token" type="hidden" value=")[^"]+(")')
+PAGES = {
+    None: ["/", "/logga-in", "/registrera", "/integritetspolicy", "/cookies",
+           "/kakor/installningar", "/tillganglighet", "/kontakt", "/finns-inte"],
+    "user": ["/", "/mina-uppgifter", "/mina-rattigheter", "/texter/", "/texter/ny", "/konto/",
+             "/mina-uppgifter/inloggningar", "/mina-uppgifter/logg", "/mina-uppgifter/coach",
+             "/mina-uppgifter/marknadsforing", "/mina-uppgifter/export",
+             "/mina-rattigheter/begaran", "/mina-rattigheter/begaran/radering"],
+}
+
+
+def _pages(client, who: str | None) -> dict[str, str]:
+    pages = {}
+    for path in PAGES[who]:
+        response = client.get(path)
+        assert response.status_code in (200, 404), (path, response.status_code)
+        pages[path] = _CSRF.sub(r"\1…\2", response.get_data(as_text=True))
+    return pages
+
+
+@pytest.mark.parametrize("locale", ["sv", "en"])
+def test_pages_are_the_same_with_messages_translated_at_compile_time(app, locale):
+    with app.app_context():
+        user = make_user()
+        user.locale = locale
+        db.session.add(Text(user_id=user.id, title="<i>Mitt brev</i> 100 %", body="x",
+                            kind=TextKind.PERSONLIGT_BREV))
+        db.session.commit()
+    env = app.jinja_env
+    assert env.fold_translations
+    try:
+        for who in PAGES:
+            client = app.test_client()
+            client.set_cookie("lang", locale)
+            if who == "user":
+                login(client)
+            folded = _pages(client, who)
+            env.fold_translations = False
+            env.cache.clear()
+            at_runtime = _pages(client, who)
+            env.fold_translations = True
+            env.cache.clear()
+            for path, html in folded.items():
+                assert html == at_runtime[path], path
+    finally:
+        env.fold_translations = True
+        env.cache.clear()
+    assert ("Mina uppgifter" if locale == "sv" else "My data") in folded["/mina-uppgifter"]
+
+
+def test_a_template_is_compiled_once_per_language_and_only_constants_are_folded(app):
+    env = app.jinja_env
+    source = ("{{ _('My data') }}|{{ _('Version %(version)s, %(when)s', version='<b>', when=1) }}"
+              "|{{ ngettext('%(num)d text', '%(num)d texts', 2) }}")
+    with app.test_request_context("/"):
+        code = env.compile("<th>{{ _('My data') }}</th>{{ _('Version %(version)s', version=1) }}",
+                           raw=True)
+        assert "<th>Mina uppgifter</th>" in code  # static text of the compiled template
+        assert code.count("'Version %(version)s'") == 1  # with variables: still a call
+        assert env.from_string(source).render() == "Mina uppgifter|Version &lt;b&gt;, 1|2 texts"
+        with flask_babel.force_locale("en"):
+            assert env.from_string(source).render().startswith("My data|Version &lt;b&gt;, 1|")
+        sv = env.get_template("account/rights.html")
+        with flask_babel.force_locale("en"):
+            en = env.get_template("account/rights.html")
+        assert sv is not en and sv is env.get_template("account/rights.html")
+    # a template that names its own `_` keeps its calls
+    with app.test_request_context("/"):
+        own = env.from_string("{% set _ = 'x'.upper %}{{ _() }}|{{ gettext('My data') }}")
+        assert own.render() == "X|Mina uppgifter"

@@ -66,7 +66,10 @@ def _consents(name: str, purposes, limit: int) -> Feed:
     return Feed(name, {"id": ConsentEvent.id, "at": ConsentEvent.at,
                        "purpose": ConsentEvent.purpose, "granted": ConsentEvent.granted,
                        "source": ConsentEvent.source},
-                (ConsentEvent.user_id == USER_ID, ConsentEvent.purpose.in_(purposes)),
+                # one equality per purpose rather than IN (an "expanding" parameter would make
+                # SQLAlchemy render the statement's SQL anew at every execution)
+                (ConsentEvent.user_id == USER_ID,
+                 sa.or_(*(ConsentEvent.purpose == purpose for purpose in purposes))),
                 (ConsentEvent.id.desc(),), limit)
 
 
