@@ -65,7 +65,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1, help="seed of the data generator")
     parser.add_argument("--reseed", action="store_true", help="seed again even if it matches")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per page and run")
-    parser.add_argument("--runs", type=int, default=3, help="rounds (medians are reported)")
+    parser.add_argument("--runs", type=int, default=5, help="rounds (medians are reported)")
     parser.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds per page")
     parser.add_argument("--connections", type=int, default=2,
                         help="wrk connections (2: one request per core saturates it)")
@@ -187,8 +187,9 @@ def report(pages: list[Page], results: dict[str, list[Sample]], args, facts: dic
         f"{args.duration:g} s per page "
         f"(medians), warm-up {args.warmup:g} s; load average {' / '.join(loads)}",
         "",
-        "| page | req/s | p50 ms | p95 ms | p99 ms | errors | ratio to hello-world |",
-        "|---|---|---|---|---|---|---|",
+        "| page | req/s | p50 ms | p95 ms | p99 ms | errors | ratio to hello-world "
+        "| req/s of each round |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for page in pages:
         samples = results[page.name]
@@ -202,7 +203,7 @@ def report(pages: list[Page], results: dict[str, list[Sample]], args, facts: dic
         error_text = f"{errors}" + (f" {codes}" if codes else "")
         lines.append(f"| {page.name} | {rps:.0f} | {median(samples, 'p50_ms'):.1f} | "
                      f"{median(samples, 'p95_ms'):.1f} | {median(samples, 'p99_ms'):.1f} | "
-                     f"{error_text} | {ratio} |")
+                     f"{error_text} | {ratio} | {' '.join(f'{s.rps:.0f}' for s in samples)} |")
     lines += ["", *verdicts(results, hello)]
     return lines
 
