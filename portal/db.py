@@ -72,10 +72,11 @@ class Database:
         On PostgreSQL, psycopg deallocates every prepared statement of the connection at a
         ROLLBACK (the objects they name may be gone), so ending each read-only request with one
         makes PostgreSQL plan every statement of every request afresh; "Mina uppgifter" spent
-        twice its database time so. A transaction that wrote nothing ends alike either way; the
-        database says whether it wrote (no transaction id is assigned until the first write),
-        and only then, with nothing pending in the session either, is it committed. Anything
-        else (writes a view left uncommitted, an error) is still rolled back by `remove()`.
+        twice its database time so. A transaction that only read ends alike either way. The
+        engine notes every statement that is not a plain SELECT (`_note_writes`); only a
+        transaction without one, and with nothing pending in the session, is committed here.
+        Anything else (writes a view left uncommitted, an error) is still rolled back by
+        `remove()`.
         """
         if not self.session.registry.has():
             return
@@ -84,11 +85,27 @@ class Database:
                 or session.get_bind().dialect.name != "postgresql"):
             return
         try:
-            wrote = session.execute(sa.text("SELECT txid_current_if_assigned()")).scalar()
-            if wrote is None:
+            if not session.connection().info.get(WROTE, True):
                 session.commit()
         except sa.exc.SQLAlchemyError:
             pass  # the connection is gone or the transaction failed: remove() rolls back
+
+
+WROTE = "portal_transaction_wrote"
+
+
+def _note_writes(engine: sa.Engine) -> None:
+    """Keep, per connection, whether its current transaction sent anything but a SELECT
+    (INSERT, UPDATE, DELETE, DDL, a SAVEPOINT, a CTE: all count as writes)."""
+
+    @event.listens_for(engine, "begin")
+    def _transaction_begins(conn):
+        conn.info[WROTE] = False
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _statement(conn, cursor, statement, parameters, context, executemany):  # noqa: ARG001
+        if statement.lstrip()[:6].upper() != "SELECT":
+            conn.info[WROTE] = True
 
 
 def make_engine(url: str) -> sa.Engine:
@@ -116,7 +133,10 @@ def make_engine(url: str) -> sa.Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_recycle=1800)
+    engine = sa.create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5,
+                              pool_recycle=1800)
+    _note_writes(engine)
+    return engine
 
 
 def normalise_url(url: str) -> str:

@@ -152,6 +152,20 @@ def test_a_transaction_that_wrote_is_never_committed_by_the_teardown(own_databas
         sa.text("SELECT to_regclass('pg_temp.feeds_probe')")).scalar() is None
 
 
+@pytest.mark.parametrize("write", [
+    "UPDATE users SET name = name WHERE id < 0",
+    "WITH gone AS (DELETE FROM users WHERE id < 0 RETURNING id) SELECT count(*) FROM gone",
+    "  insert into users (id) select 1 where false",
+])
+def test_any_statement_but_a_select_counts_as_a_write(own_database, write):
+    database, ends = own_database
+    database.session.execute(sa.text("SELECT 1"))
+    database.session.execute(sa.text(write))
+    database.end_read_only()
+    database.session.remove()
+    assert ends == ["rollback"]
+
+
 def test_pending_objects_are_not_flushed_by_the_teardown(own_database):
     database, ends = own_database
     database.session.execute(sa.text("SELECT 1"))

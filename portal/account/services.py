@@ -84,7 +84,7 @@ MY_DATA_FEEDS = (
     Feed("counts", {
         "text_count": _count_of(Text, Text.user_id == USER_ID),
         "shared_text_count": _count_of(Text, Text.user_id == USER_ID,
-                                       Text.shared_with_coach.is_(True)),
+                                       Text.shared_with_coach == sa.true()),
         "session_count": _count_of(AuthSession, AuthSession.user_id == USER_ID),
         "open_link_count": _count_of(LinkToken, LinkToken.user_id == USER_ID,
                                      LinkToken.used_at.is_(None),

@@ -366,7 +366,7 @@ def had_link(coach_id: int, user_id: int) -> bool:
 def shared_texts(user_id: int) -> list[Text]:
     """The user's texts shared with the coach (bodies not loaded), most recently changed first."""
     return list(db.session.scalars(
-        sa.select(Text).where(Text.user_id == user_id, Text.shared_with_coach.is_(True))
+        sa.select(Text).where(Text.user_id == user_id, Text.shared_with_coach == sa.true())
         .options(defer(Text.body, raiseload=True))
         .order_by(Text.updated_at.desc(), Text.id.desc())))
 
@@ -376,8 +376,8 @@ def shared_text_counts(user_ids: list[int]) -> dict[int, int]:
     if not user_ids:
         return {}
     rows = db.session.execute(
-        sa.select(Text.user_id, sa.func.count(Text.id))
-        .where(Text.user_id.in_(user_ids), Text.shared_with_coach.is_(True))
+        sa.select(Text.user_id, sa.func.count())
+        .where(Text.user_id.in_(user_ids), Text.shared_with_coach == sa.true())
         .group_by(Text.user_id))
     return {user_id: count for user_id, count in rows}
 
@@ -385,7 +385,7 @@ def shared_text_counts(user_ids: list[int]) -> dict[int, int]:
 def shared_text(user_id: int, text_id: int) -> Text | None:
     """One of the user's texts, only if it is shared with the coach; None otherwise."""
     return db.session.scalar(sa.select(Text).where(
-        Text.id == text_id, Text.user_id == user_id, Text.shared_with_coach.is_(True)))
+        Text.id == text_id, Text.user_id == user_id, Text.shared_with_coach == sa.true()))
 
 
 def record_read(link: CoachLink, text: Text) -> CoachRead:

@@ -33,4 +33,11 @@ class Text(Base):
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now)
 
-    __table_args__ = (sa.Index("ix_texts_user_id_updated", "user_id", "updated_at"),)
+    __table_args__ = (
+        sa.Index("ix_texts_user_id_updated", "user_id", "updated_at"),
+        # a person's shared texts: counted (Mina uppgifter, the coach's list) from the index
+        # alone, listed for the coach in order; queries say `shared_with_coach == true()`
+        sa.Index("ix_texts_user_shared", "user_id", "updated_at",
+                 sqlite_where=sa.text("shared_with_coach"),
+                 postgresql_where=sa.text("shared_with_coach")),
+    )
