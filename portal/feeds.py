@@ -15,6 +15,7 @@ for executing it.
 """
 from __future__ import annotations
 
+import re
 from collections import namedtuple
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -55,6 +56,10 @@ class Feed:
     where: tuple[ColumnElement, ...]
     order_by: tuple[ColumnElement, ...]
     limit: int | None = None
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
+            raise ValueError(f"a feed's name is a plain identifier, not {self.name!r}")
 
     @cached_property
     def row_type(self) -> type:
@@ -97,7 +102,10 @@ class _Layout:
         by_place = dict(zip(self.slots[feed.name], feed.fields.values()))
         position = (sa.func.row_number().over(order_by=feed.order_by) if feed.order_by
                     else sa.literal(1, sa.Integer()))  # a feed of one row, e.g. of counts
-        columns = [sa.literal(feed.name, sa.String()).label("feed"), position.label("pos")]
+        # the name as SQL text, not a parameter: one fewer value to bind per branch (names are
+        # checked to be plain identifiers)
+        columns = [sa.literal_column(f"'{feed.name}'", sa.String()).label("feed"),
+                   position.label("pos")]
         for kind, width in self.widths.items():
             for index in range(width):
                 column = by_place.get((kind, index))

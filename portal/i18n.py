@@ -190,10 +190,10 @@ def _hour12(value) -> int:
 _FIELDS = {
     "d": lambda p, v: str(v.day), "dd": lambda p, v: _two(v.day),
     "M": lambda p, v: str(v.month), "MM": lambda p, v: _two(v.month),
-    "MMM": lambda p, v: p.months["format"]["abbreviated"][v.month],
-    "MMMM": lambda p, v: p.months["format"]["wide"][v.month],
-    "LLL": lambda p, v: p.months["stand-alone"]["abbreviated"][v.month],
-    "LLLL": lambda p, v: p.months["stand-alone"]["wide"][v.month],
+    "MMM": lambda p, v: p.months[("format", "abbreviated")][v.month],
+    "MMMM": lambda p, v: p.months[("format", "wide")][v.month],
+    "LLL": lambda p, v: p.months[("stand-alone", "abbreviated")][v.month],
+    "LLLL": lambda p, v: p.months[("stand-alone", "wide")][v.month],
     "y": lambda p, v: str(v.year), "yyyy": lambda p, v: f"{v.year:04d}",
     "yy": lambda p, v: _two(v.year % 100),
     "H": lambda p, v: str(v.hour), "HH": lambda p, v: _two(v.hour),
@@ -210,7 +210,11 @@ class _Compiled:
         parsed = babel_dates.parse_pattern(pattern)
         self.template = parsed.format
         self.locale = locale
-        self.months = locale.months
+        # the locale's month names as plain dicts (Babel's locale data resolves aliases on
+        # every lookup)
+        self.months = {(context, width): dict(locale.months[context][width])
+                       for context in ("format", "stand-alone")
+                       for width in ("abbreviated", "wide")}
         self.fields = [(key, _FIELDS.get(key)) for key in _keys(parsed)]
 
     def __call__(self, value) -> str:

@@ -86,6 +86,12 @@ def test_a_column_without_a_slot_kind_is_refused_when_the_layout_is_built(ctx):
         feeds.newest((odd,))
 
 
+@pytest.mark.parametrize("name", ["x'; DROP TABLE users; --", "Texts", "", "with space"])
+def test_a_feed_name_must_be_a_plain_identifier(name):
+    with pytest.raises(ValueError, match="plain identifier"):
+        feeds.Feed(name, {"id": Text.id}, (), ())
+
+
 def test_my_data_shows_the_five_newest_of_each_category_and_the_current_choice(ctx):
     user = make_user()
     base = now() - timedelta(days=3)
