@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass
 
 from bench.client import Browser
-from bench.stack import BENCH_DIR, ROOT, Stack, load_average, log
+from bench.stack import BENCH_DIR, ROOT, Stack, add_stack_arguments, load_average, log
 
 LUA = ROOT / "bench" / "wrk_report.lua"
 TARGETS = {"dpo-queue": {"p95_ms": 50.0}, "my-data": {"p95_ms": 50.0, "ratio": 0.3}}
@@ -61,18 +61,14 @@ class Sample:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--users", type=int, default=100_000, help="seeded users (100 000)")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the data generator")
-    parser.add_argument("--reseed", action="store_true", help="seed again even if it matches")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per page and run")
     parser.add_argument("--runs", type=int, default=5, help="rounds (medians are reported)")
     parser.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds per page")
     parser.add_argument("--connections", type=int, default=2,
                         help="wrk connections (2: one request per core saturates it)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
-    parser.add_argument("--web-concurrency", type=int, default=None,
-                        help="gunicorn workers (default: as gunicorn.conf.py, 2 x cores + 1)")
     parser.add_argument("--pages", default="", help="comma-separated subset of page names")
+    add_stack_arguments(parser)
     return parser.parse_args(argv)
 
 

@@ -36,7 +36,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from bench.client import Browser, LoginFailed
-from bench.stack import BENCH_DIR, Stack, load_average, log, rss_kib
+from bench.stack import BENCH_DIR, Stack, add_stack_arguments, load_average, log, rss_kib
 
 SAMPLE_EVERY = 10.0
 RSS_TARGET = 10.0  # per cent growth from after warm-up to the end
@@ -609,11 +609,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="python worker.py processes (2)")
     parser.add_argument("--supervise", action="store_true",
                         help="restart a worker or cron process that exits (as systemd would)")
-    parser.add_argument("--users", type=int, default=100_000, help="seeded users (100 000)")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the data generator")
-    parser.add_argument("--reseed", action="store_true", help="seed again even if it matches")
-    parser.add_argument("--web-concurrency", type=int, default=None,
-                        help="gunicorn workers (default: as gunicorn.conf.py, 2 x cores + 1)")
+    add_stack_arguments(parser)
     return parser.parse_args(argv)
 
 

@@ -559,15 +559,23 @@ class Stack:
         return found
 
 
+def add_stack_arguments(parser, web: bool = True) -> None:
+    """The options of the seeded stack, the same for bench.load, bench.soak and this module."""
+    parser.add_argument("--users", type=int, default=100_000, help="seeded users (100 000)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the data generator")
+    parser.add_argument("--reseed", action="store_true", help="seed again even if it matches")
+    if web:
+        parser.add_argument("--web-concurrency", type=int, default=None,
+                            help="gunicorn workers (default: as gunicorn.conf.py, 2 x cores + 1)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m bench.stack [--users N] [--seed S] [--reseed]`: prepare the seeded cluster
     (initdb, migrate, seed, VACUUM ANALYZE) without running a benchmark, then stop it."""
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__.split("\n")[0])
-    parser.add_argument("--users", type=int, default=100_000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--reseed", action="store_true")
+    add_stack_arguments(parser, web=False)
     args = parser.parse_args(argv)
     with Stack(users=args.users, seed=args.seed, reseed=args.reseed, web=False) as stack:
         log(f"ready: {stack.postgres.data} ({args.users} users, seed {args.seed})")

@@ -1,13 +1,11 @@
 """Human-readable, translatable names for the codes stored in the database."""
-from collections.abc import Iterator, Mapping
-
 from flask import current_app
 from markupsafe import Markup
 
+from portal import i18n
 from portal.auth.models import AccessSource, AccountStatus, Role
 from portal.coach.models import LinkStatus
 from portal.consent.models import ConsentSource, Purpose
-from portal import i18n
 from portal.i18n import lazy_gettext as _l
 from portal.mail.models import MailStatus
 from portal.texts.models import TextKind
@@ -154,33 +152,16 @@ def register_context(category) -> Markup:
     return html
 
 
-class Translated(Mapping):
-    """A label dict as templates read it: each label is translated when it is looked up and
-    given as a plain string. (A lazy string is translated twice over when Jinja escapes it.)"""
-
-    def __init__(self, labels: Mapping) -> None:
-        self._labels = labels
-
-    def __getitem__(self, key) -> str:
-        return str(self._labels[key])
-
-    def __iter__(self) -> Iterator:
-        return iter(self._labels)
-
-    def __len__(self) -> int:
-        return len(self._labels)
-
-
 def jinja_globals() -> dict:
-    labels = {"role_labels": ROLE_LABELS, "source_labels": ACCESS_SOURCE_LABELS,
-              "event_labels": EVENT_LABELS, "status_labels": STATUS_LABELS,
-              "language_labels": LANGUAGE_LABELS, "text_kind_labels": TEXT_KIND_LABELS,
-              "purpose_labels": PURPOSE_LABELS, "consent_source_labels": CONSENT_SOURCE_LABELS,
-              "mail_status_labels": MAIL_STATUS_LABELS, "usage_labels": USAGE_LABELS,
-              "link_status_labels": LINK_STATUS_LABELS,
-              "export_status_labels": _export_status_labels(), **_request_labels()}
     return {"register_context": register_context,
-            **{name: Translated(mapping) for name, mapping in labels.items()}}
+            "role_labels": ROLE_LABELS, "source_labels": ACCESS_SOURCE_LABELS,
+            "event_labels": EVENT_LABELS, "status_labels": STATUS_LABELS,
+            "language_labels": LANGUAGE_LABELS, "text_kind_labels": TEXT_KIND_LABELS,
+            "purpose_labels": PURPOSE_LABELS, "consent_source_labels": CONSENT_SOURCE_LABELS,
+            "mail_status_labels": MAIL_STATUS_LABELS, "usage_labels": USAGE_LABELS,
+            "link_status_labels": LINK_STATUS_LABELS,
+            "export_status_labels": _export_status_labels(),
+            **_request_labels()}
 
 
 def _export_status_labels() -> dict:
