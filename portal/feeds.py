@@ -10,8 +10,11 @@ The branches of a `UNION ALL` must agree column by column, so every field is pla
 of its kind (text, integer, flag, time, date): the first text field of each feed in text slot
 0, and so on. A feed leaves the slots it does not need NULL. Each branch numbers its rows in its
 own order (`row_number()`), so the order survives the union. The statement is built once per
-tuple of feeds, with bound parameters for the owner (`sa.bindparam`), so a request pays only
-for executing it.
+tuple of feeds, with bound parameters for the owner (`sa.bindparam`), and compiled once per
+database dialect: a request sends the compiled SQL with `exec_driver_sql` and converts the few
+values itself. Through `Session.execute` SQLAlchemy would walk the whole statement (sixteen
+branches, hundreds of elements) to compute its cache key on every execution, which cost more
+than running it.
 """
 from __future__ import annotations
 
@@ -75,6 +78,7 @@ class _Layout:
     widths: dict[type, int] = field(default_factory=dict)
     # per feed, the index in a result row of each of its fields (after "feed" and "pos")
     columns: dict[str, list[int]] = field(default_factory=dict)
+    _compiled: dict[str, _Compiled] = field(default_factory=dict)  # per dialect name
 
     def __post_init__(self) -> None:
         for feed in self.feeds:
@@ -118,12 +122,60 @@ class _Layout:
         # SQLite takes ORDER BY/LIMIT inside a compound statement only in a subquery.
         return sa.select(query.subquery())
 
+    def compiled(self, dialect: sa.Dialect) -> _Compiled:
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            compiled = self._compiled[dialect.name] = _Compiled(self, dialect)
+        return compiled
+
+
+class _Compiled:
+    """A layout's statement as SQL text of one dialect, with what SQLAlchemy would otherwise
+    do at every execution: the parameters' conversion (a `UTCDateTime` to naive UTC), their
+    order for positional drivers, and each result column's conversion (SQLite's text to
+    datetime, date and bool; naive UTC to aware)."""
+
+    def __init__(self, layout: _Layout, dialect: sa.Dialect) -> None:
+        compiled = layout.statement.compile(dialect=dialect)
+        self.layout = layout
+        self.sql = str(compiled)
+        self.names = compiled.positiontup if compiled.positional else None
+        if any(bind.expanding for bind in compiled.binds.values()):
+            raise ValueError("feeds take no expanding (IN) parameters; use OR of equalities")
+        # the literal values (limits) are known; the others are the caller's to give
+        self.defaults = {name: bind.value for name, bind in compiled.binds.items()
+                         if not bind.required}
+        self.required = frozenset(name for name, bind in compiled.binds.items() if bind.required)
+        self.bind_processors = {
+            name: processor for name, bind in compiled.binds.items()
+            if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect))
+            is not None}
+        # result columns: "feed", "pos", then the slots in the order of layout.widths
+        kinds = [kind for kind, width in layout.widths.items() for _ in range(width)]
+        processors = [None, None] + [
+            _KINDS[kind].dialect_impl(dialect).result_processor(dialect, None) for kind in kinds]
+        row_types = {feed.name: feed.row_type for feed in layout.feeds}
+        self.readers = {
+            feed.name: (row_types[feed.name]._make,
+                        [(index, processors[index]) for index in layout.columns[feed.name]])
+            for feed in layout.feeds}
+
+    def parameters(self, values: dict):
+        if values.keys() != self.required:
+            raise KeyError(f"the feeds take the parameters {sorted(self.required)}, "
+                           f"not {sorted(values)}")
+        params = {**self.defaults, **values}
+        for name, processor in self.bind_processors.items():
+            params[name] = processor(params[name])
+        return params if self.names is None else tuple(params[name] for name in self.names)
+
     def unpack(self, rows) -> dict[str, list]:
-        result: dict[str, list] = {feed.name: [] for feed in self.feeds}
-        row_types = {feed.name: feed.row_type for feed in self.feeds}
+        result: dict[str, list] = {feed.name: [] for feed in self.layout.feeds}
         for row in sorted(rows, key=lambda r: (r[0], r[1])):
-            name = row[0]
-            result[name].append(row_types[name]._make([row[i] for i in self.columns[name]]))
+            make, columns = self.readers[row[0]]
+            result[row[0]].append(make([row[index] if process is None or row[index] is None
+                                        else process(row[index])
+                                        for index, process in columns]))
         return result
 
 
@@ -133,7 +185,10 @@ def newest(feeds: tuple[Feed, ...], **params) -> dict[str, list]:
     layout = _layouts.get(feeds)
     if layout is None:
         layout = _layouts[feeds] = _Layout(feeds)
-    return layout.unpack(db.session.execute(layout.statement, params).all())
+    connection = db.session.connection()
+    compiled = layout.compiled(connection.dialect)
+    return compiled.unpack(connection.exec_driver_sql(compiled.sql,
+                                                      compiled.parameters(params)).all())
 
 
 _layouts: dict[tuple[Feed, ...], _Layout] = {}

@@ -9,9 +9,9 @@ in the recipient's language) and `refresh()` are still obeyed; `gettext`, `ngett
 
 Such pages also show dozens of timestamps. Babel's `format_datetime` looks up the locale's
 pattern, parses it and fetches each field's locale data (month names and so on) every time:
-about 20 µs a value. Here each (locale, format) is compiled once into a %-template and one
-small function per field; fields without a fast function (time-zone names, weekdays, day
-periods) are still Babel's. The output is Babel's, character for character (tests/test_i18n.py
+about 20 µs a value. Here each (locale, format) is compiled once into one str.format template
+(the numbers as format fields, month names through a dict); fields without a fast way
+(time-zone names, weekdays, day periods) are still Babel's. The output is Babel's, character for character (tests/test_i18n.py
 compares them over two years of hours, in both languages).
 """
 from __future__ import annotations
@@ -177,78 +177,90 @@ def install(app) -> None:
 
 _NAMED = ("full", "long", "medium", "short")
 
-
-def _two(number: int) -> str:
-    return f"{number:02d}"
-
-
-def _hour12(value) -> int:
-    return value.hour % 12 or 12
-
-
-# Fields as Babel writes them (babel.dates.DateTimeFormat), for the letters our locales use.
-_FIELDS = {
-    "d": lambda p, v: str(v.day), "dd": lambda p, v: _two(v.day),
-    "M": lambda p, v: str(v.month), "MM": lambda p, v: _two(v.month),
-    "MMM": lambda p, v: p.months[("format", "abbreviated")][v.month],
-    "MMMM": lambda p, v: p.months[("format", "wide")][v.month],
-    "LLL": lambda p, v: p.months[("stand-alone", "abbreviated")][v.month],
-    "LLLL": lambda p, v: p.months[("stand-alone", "wide")][v.month],
-    "y": lambda p, v: str(v.year), "yyyy": lambda p, v: f"{v.year:04d}",
-    "yy": lambda p, v: _two(v.year % 100),
-    "H": lambda p, v: str(v.hour), "HH": lambda p, v: _two(v.hour),
-    "h": lambda p, v: str(_hour12(v)), "hh": lambda p, v: _two(_hour12(v)),
-    "m": lambda p, v: str(v.minute), "mm": lambda p, v: _two(v.minute),
-    "s": lambda p, v: str(v.second), "ss": lambda p, v: _two(v.second),
+# Fields as Babel writes them (babel.dates.DateTimeFormat), for the letters our locales use:
+# the numeric ones as str.format fields of the value ({0}), so that a whole date is one
+# str.format call in C ...
+_DIRECT = {
+    "d": "{0.day}", "dd": "{0.day:02d}", "M": "{0.month}", "MM": "{0.month:02d}",
+    "y": "{0.year}", "yyyy": "{0.year:04d}",
+    "H": "{0.hour}", "HH": "{0.hour:02d}", "m": "{0.minute}", "mm": "{0.minute:02d}",
+    "s": "{0.second}", "ss": "{0.second:02d}",
+}
+# ... the others as a function of the value, passed as a further argument
+_MONTHS = {"MMM": ("format", "abbreviated"), "MMMM": ("format", "wide"),
+           "LLL": ("stand-alone", "abbreviated"), "LLLL": ("stand-alone", "wide")}
+_COMPUTED = {
+    "yy": lambda value: f"{value.year % 100:02d}",
+    "h": lambda value: str(value.hour % 12 or 12),
+    "hh": lambda value: f"{value.hour % 12 or 12:02d}",
 }
 
 
-class _Compiled:
-    """One Babel pattern of one locale, as a %-template and a function per field."""
+def _tokens(pattern: str) -> list[tuple[bool, str]]:
+    """A Babel pattern as (is_field, text) pairs: field keys ("d", "MMM") and literal text."""
+    parts = re.split(r"%\((\w+)\)s", babel_dates.parse_pattern(pattern).format)
+    return [(index % 2 == 1, part if index % 2 else part.replace("%%", "%"))
+            for index, part in enumerate(parts) if part]
 
-    def __init__(self, pattern: str, locale: Locale) -> None:
-        parsed = babel_dates.parse_pattern(pattern)
-        self.template = parsed.format
+
+class _Compiled:
+    """One format of one locale as a str.format template of the value and a few functions
+    (month names; fields only Babel can write, such as time-zone names or day periods)."""
+
+    def __init__(self, tokens: list[tuple[bool, str]], locale: Locale) -> None:
         self.locale = locale
-        # the locale's month names as plain dicts (Babel's locale data resolves aliases on
-        # every lookup)
-        self.months = {(context, width): dict(locale.months[context][width])
-                       for context in ("format", "stand-alone")
-                       for width in ("abbreviated", "wide")}
-        self.fields = [(key, _FIELDS.get(key)) for key in _keys(parsed)]
+        self.extras = []
+        template = []
+        for is_field, text in tokens:
+            if not is_field:
+                template.append(text.replace("{", "{{").replace("}", "}}"))
+            elif text in _DIRECT:
+                template.append(_DIRECT[text])
+            else:
+                self.extras.append(self._extra(text))
+                template.append(f"{{{len(self.extras)}}}")
+        self.template = "".join(template)
+
+    def _extra(self, key: str):
+        if key in _MONTHS:
+            # the locale's month names as a plain dict (Babel's locale data resolves aliases
+            # on every lookup)
+            names = dict(self.locale.months[_MONTHS[key][0]][_MONTHS[key][1]])
+            return lambda value: names[value.month]
+        if key in _COMPUTED:
+            return _COMPUTED[key]
+        return lambda value: babel_dates.DateTimeFormat(value, self.locale)[key]
 
     def __call__(self, value) -> str:
-        values, slow = {}, None
-        for key, field in self.fields:
-            if field is not None:
-                values[key] = field(self, value)
-            else:  # a field Babel must write (e.g. "z", "a")
-                slow = slow or babel_dates.DateTimeFormat(value, self.locale)
-                values[key] = slow[key]
-        return self.template % values
-
-
-def _keys(parsed) -> list[str]:
-    return list(dict.fromkeys(re.findall(r"%\((\w+)\)s", parsed.format)))
+        if self.extras:
+            return self.template.format(value, *[extra(value) for extra in self.extras])
+        return self.template.format(value)
 
 
 @lru_cache(maxsize=64)
-def _datetime_formatter(locale_id: str, fmt: str):
+def _datetime_formatter(locale_id: str, fmt: str) -> _Compiled:
     locale = Locale.parse(locale_id)
     if fmt not in _NAMED:
-        return _Compiled(fmt, locale)
-    # As babel.dates.format_datetime: the locale's "{1} {0}" with the date and time patterns.
-    date_part = _Compiled(locale.date_formats[fmt].pattern, locale)
-    time_part = _Compiled(locale.time_formats[fmt].pattern, locale)
+        return _Compiled(_tokens(fmt), locale)
+    # As babel.dates.format_datetime: the locale's "{1} {0}" (quotes removed) with the date
+    # pattern's output for {1} and the time pattern's for {0}, here joined into one template.
     joined = babel_dates.get_datetime_format(fmt, locale=locale).replace("'", "")
-    return lambda value: joined.replace("{0}", time_part(value)).replace("{1}", date_part(value))
+    parts = {"{0}": _tokens(locale.time_formats[fmt].pattern),
+             "{1}": _tokens(locale.date_formats[fmt].pattern)}
+    tokens = []
+    for piece in re.split(r"(\{[01]\})", joined):
+        if piece in parts:
+            tokens += parts[piece]
+        elif piece:
+            tokens.append((False, piece))
+    return _Compiled(tokens, locale)
 
 
 @lru_cache(maxsize=64)
 def _date_formatter(locale_id: str, fmt: str) -> _Compiled:
     locale = Locale.parse(locale_id)
     pattern = locale.date_formats[fmt].pattern if fmt in _NAMED else fmt
-    return _Compiled(pattern, locale)
+    return _Compiled(_tokens(pattern), locale)
 
 
 @lru_cache(maxsize=16)

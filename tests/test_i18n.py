@@ -16,7 +16,9 @@ from portal.texts.models import Text, TextKind
 from tests.conftest import login, make_user
 
 DATE_FORMATS = ("short", "medium", "long", "full", "LLLL yyyy", "EEEE d MMMM")
-FORMATS = DATE_FORMATS + ("d MMM y HH:mm", "EEEE h:mm a")  # times: not for dates, as in Babel
+# times are not for dates, as in Babel; literal text, quotes, braces and percent signs too
+FORMATS = DATE_FORMATS + ("d MMM y HH:mm", "EEEE h:mm a", "yy-MM-dd 'kl'. hh:mm:ss '{%}' LLL",
+                          "H:m:s d/M y zzzz")
 
 
 @pytest.mark.parametrize("locale", ["sv", "en"])
