@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -78,6 +79,33 @@ def test_each_feed_is_its_own_query_in_one_statement(ctx):
 
 def test_an_owner_with_nothing_gets_empty_lists(ctx):
     assert feeds.newest(FEEDS, owner=-1) == {"texts": [], "logins": [], "requests": []}
+
+
+def test_every_parameter_is_needed_and_no_other_is_taken(ctx):
+    with pytest.raises(KeyError, match="owner"):
+        feeds.newest(FEEDS)
+    with pytest.raises(KeyError, match="owner"):
+        feeds.newest(FEEDS, owner=1, other=2)
+    # None is a value: compared with "=", it matches nothing (as SQL's NULL does)
+    assert feeds.newest(FEEDS, owner=None) == {"texts": [], "logins": [], "requests": []}
+
+
+def test_a_time_parameter_is_converted_as_its_column_would_convert_it(ctx):
+    """An aware datetime goes to the database as naive UTC (portal.db.UTCDateTime): the same
+    instant given in Stockholm time or in UTC selects the same rows."""
+    ada, _ = _world()
+    since = sa.bindparam("since", type_=Text.updated_at.type)
+    recent = feeds.Feed("recent", {"title": Text.title},
+                        (Text.user_id == OWNER, Text.updated_at > since), (Text.id,))
+    # half an hour before the text of day 5: read as local time, the cut would pass it
+    cut = min(t.updated_at for t in db.session.scalars(
+        sa.select(Text).where(Text.user_id == ada.id, Text.title.like("% 0</b>")))) \
+        - timedelta(minutes=30)
+    stockholm = cut.astimezone(ZoneInfo("Europe/Stockholm"))
+    titles = [[r.title for r in feeds.newest((recent,), owner=ada.id, since=moment)["recent"]]
+              for moment in (cut, stockholm)]
+    assert titles[0] == titles[1] == ["<b>ada@example.se 0</b>", "<b>ada@example.se 2</b>",
+                                      "<b>ada@example.se 4</b>"]
 
 
 def test_a_column_without_a_slot_kind_is_refused_when_the_layout_is_built(ctx):
