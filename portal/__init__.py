@@ -39,6 +39,9 @@ def create_app(config: dict | None = None) -> Flask:
     _init_limiter(app)
     _register_blueprints(app)
     _register_hooks(app)
+    from portal.urls import install_link_cache
+
+    install_link_cache(app)
     from portal.errors import register_error_handlers
     from portal.cli import register_cli
 
