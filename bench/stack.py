@@ -81,6 +81,16 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time of a process so far (/proc/PID/stat); None when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _raise_on_sigterm(signum, frame):  # noqa: ANN001 - signal handler signature
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -544,6 +554,14 @@ class Stack:
 
     def proc(self, name: str) -> Proc:
         return next(p for p in self.procs if p.name == name)
+
+    def web_worker_cpu(self) -> dict[int, float]:
+        """CPU seconds used so far by each gunicorn worker process, by pid."""
+        found = {}
+        for pid in children_of(self.proc("gunicorn").pid):
+            if (seconds := cpu_seconds(pid)) is not None:
+                found[pid] = seconds
+        return found
 
     def portal_processes(self) -> dict[str, int]:
         """Every long-lived portal process now: gunicorn master and workers, RQ workers,
