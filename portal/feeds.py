@@ -78,7 +78,8 @@ class _Layout:
     widths: dict[type, int] = field(default_factory=dict)
     # per feed, the index in a result row of each of its fields (after "feed" and "pos")
     columns: dict[str, list[int]] = field(default_factory=dict)
-    _compiled: dict[str, _Compiled] = field(default_factory=dict)  # per dialect name
+    # per (dialect, driver, paramstyle): the SQL text and its placeholders differ by each
+    _compiled: dict[tuple[str, str, str], _Compiled] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for feed in self.feeds:
@@ -123,9 +124,10 @@ class _Layout:
         return sa.select(query.subquery())
 
     def compiled(self, dialect: sa.Dialect) -> _Compiled:
-        compiled = self._compiled.get(dialect.name)
+        key = (dialect.name, dialect.driver, dialect.paramstyle)
+        compiled = self._compiled.get(key)
         if compiled is None:
-            compiled = self._compiled[dialect.name] = _Compiled(self, dialect)
+            compiled = self._compiled[key] = _Compiled(self, dialect)
         return compiled
 
 
