@@ -11,8 +11,8 @@ Such pages also show dozens of timestamps. Babel's `format_datetime` looks up th
 pattern, parses it and fetches each field's locale data (month names and so on) every time:
 about 20 µs a value. Here each (locale, format) is compiled once into one str.format template
 (the numbers as format fields, month names through a dict); fields without a fast way
-(time-zone names, weekdays, day periods) are still Babel's. The output is Babel's, character for character (tests/test_i18n.py
-compares them over two years of hours, in both languages).
+(time-zone names, weekdays, day periods) are still Babel's. The output is Babel's, character
+for character (tests/test_i18n.py compares them over two years of hours, in both languages).
 """
 from __future__ import annotations
 
