@@ -12,9 +12,9 @@ of its kind (text, integer, flag, time, date): the first text field of each feed
 own order (`row_number()`), so the order survives the union. The statement is built once per
 tuple of feeds, with bound parameters for the owner (`sa.bindparam`), and compiled once per
 database dialect: a request sends the compiled SQL with `exec_driver_sql` and converts the few
-values itself. Through `Session.execute` SQLAlchemy would walk the whole statement (sixteen
-branches, hundreds of elements) to compute its cache key on every execution, which cost more
-than running it.
+values itself. Through `Session.execute` SQLAlchemy would walk the whole statement (on "Mina
+uppgifter" sixteen branches, hundreds of elements) to compute its cache key on every
+execution, which cost more than running it.
 """
 from __future__ import annotations
 
@@ -156,9 +156,8 @@ class _Compiled:
         kinds = [kind for kind, width in layout.widths.items() for _ in range(width)]
         processors = [None, None] + [
             _KINDS[kind].dialect_impl(dialect).result_processor(dialect, None) for kind in kinds]
-        row_types = {feed.name: feed.row_type for feed in layout.feeds}
         self.readers = {
-            feed.name: (row_types[feed.name]._make,
+            feed.name: (feed.row_type._make,
                         [(index, processors[index]) for index in layout.columns[feed.name]])
             for feed in layout.feeds}
 

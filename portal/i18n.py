@@ -225,7 +225,8 @@ class _Compiled:
         if key in _MONTHS:
             # the locale's month names as a plain dict (Babel's locale data resolves aliases
             # on every lookup)
-            names = dict(self.locale.months[_MONTHS[key][0]][_MONTHS[key][1]])
+            context, width = _MONTHS[key]
+            names = dict(self.locale.months[context][width])
             return lambda value: names[value.month]
         if key in _COMPUTED:
             return _COMPUTED[key]

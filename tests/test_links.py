@@ -1,7 +1,7 @@
 """portal.urls.install_link_cache: templates' links without values, built once per process."""
 from __future__ import annotations
 
-from flask import render_template_string
+from flask import Flask, render_template_string
 
 from portal import urls
 
@@ -33,10 +33,8 @@ def test_a_link_follows_the_script_name_and_links_with_values_are_built_each_tim
     assert _links(app) == "/mina-uppgifter/export /texter/7 /"
 
 
-def test_the_cache_is_bounded(app, monkeypatch):
+def test_the_cache_is_bounded(monkeypatch):
     monkeypatch.setattr(urls, "_MAX_CACHED_LINKS", 3)
-    from flask import Flask
-
     small = Flask(__name__)
     small.add_url_rule("/a", "a", lambda: "")
     urls.install_link_cache(small)
@@ -48,8 +46,6 @@ def test_the_cache_is_bounded(app, monkeypatch):
 
 
 def test_an_app_with_url_defaults_keeps_flasks_url_for():
-    from flask import Flask
-
     other = Flask(__name__)
     other.url_defaults(lambda endpoint, values: values.setdefault("lang", "sv"))
     urls.install_link_cache(other)
